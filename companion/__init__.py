@@ -1,0 +1,33 @@
+"""Companion package of the Batch Normalization course.
+
+The public API is listed explicitly in ``__all__``; chapters import from here.
+"""
+
+from companion.data import (
+    Split,
+    load_classification,
+    load_digits_split,
+    load_mnist,
+    load_wine_split,
+    wine_frame,
+)
+from companion.notebook import glue
+from companion.plots import COLORS, label_axes, new_axes, plot_mean_band
+from companion.seeding import seed_everything
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "COLORS",
+    "Split",
+    "glue",
+    "label_axes",
+    "load_classification",
+    "load_digits_split",
+    "load_mnist",
+    "load_wine_split",
+    "new_axes",
+    "plot_mean_band",
+    "seed_everything",
+    "wine_frame",
+]

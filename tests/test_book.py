@@ -1,0 +1,83 @@
+"""The book's wiring: table of contents, Colab notebooks and setup cells.
+
+``scripts/sync_book.py`` re-syncs everything these tests check.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import sync_book  # noqa: E402
+
+CHAPTERS = sync_book.chapters()
+FIX = "run `python scripts/sync_book.py` to re-sync"
+
+
+def test_there_are_chapters() -> None:
+    assert len(CHAPTERS) >= 1
+
+
+def test_every_toc_entry_exists() -> None:
+    for entry in sync_book.toc_files():
+        assert (ROOT / f"{entry}.md").exists(), f"_toc.yml names {entry}, which has no .md"
+
+
+def test_every_chapter_is_in_the_toc() -> None:
+    listed = set(sync_book.toc_files())
+    for md in CHAPTERS:
+        assert f"book/{md.stem}" in listed, f"{md.name} is not in _toc.yml"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_paired_notebook_in_sync(md: Path) -> None:
+    assert sync_book.pair_problems(md) == [], FIX
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_setup_cell_agrees_with_config(md: Path) -> None:
+    url, branch = sync_book.repository()
+    assert sync_book.setup_problems(md, url, branch) == [], FIX
+
+
+def test_repository_url_is_a_github_repo() -> None:
+    url, branch = sync_book.repository()
+    assert url.startswith("https://github.com/") and url.count("/") == 4, url
+    assert branch
+
+
+@pytest.fixture
+def chapter_copy(tmp_path: Path) -> Path:
+    md = CHAPTERS[0]
+    copy = tmp_path / md.name
+    shutil.copy(md, copy)
+    shutil.copy(md.with_suffix(".ipynb"), copy.with_suffix(".ipynb"))
+    return copy
+
+
+def test_sync_check_catches_an_edited_chapter(chapter_copy: Path) -> None:
+    with chapter_copy.open("a", encoding="utf-8") as f:
+        f.write("\nA sentence added after the notebook was written.\n")
+    assert sync_book.pair_problems(chapter_copy) == [
+        f"{chapter_copy.stem}.ipynb differs from {chapter_copy.name}"
+    ]
+
+
+def test_sync_check_catches_a_missing_notebook(chapter_copy: Path) -> None:
+    chapter_copy.with_suffix(".ipynb").unlink()
+    assert sync_book.pair_problems(chapter_copy) == [f"{chapter_copy.stem}.ipynb is missing"]
+
+
+def test_url_check_catches_a_fork_that_was_not_resynced(chapter_copy: Path) -> None:
+    url, branch = sync_book.repository()
+    fork = "https://github.com/someone-else/bn-course-fork"
+    problems = sync_book.setup_problems(chapter_copy, fork, branch)
+    assert len(problems) == 1 and "COURSE_REPOSITORY" in problems[0]
+    assert sync_book.rewrite_setup(chapter_copy, fork, "lecture-2027")
+    assert sync_book.setup_problems(chapter_copy, fork, "lecture-2027") == []
