@@ -11,7 +11,18 @@ from companion.data import (
     load_wine_split,
     wine_frame,
 )
+from companion.gradcheck import numerical_gradient, numerical_gradient_array, relative_error
 from companion.notebook import glue
+from companion.numpy_bn import (
+    BatchNorm,
+    BatchNormCache,
+    batch_moments,
+    batch_norm_backward,
+    batch_norm_backward_graph,
+    batch_norm_forward,
+    batch_norm_inference,
+    naive_variance,
+)
 from companion.plots import COLORS, label_axes, new_axes, plot_mean_band
 from companion.seeding import seed_everything
 
@@ -19,6 +30,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "COLORS",
+    "BatchNorm",
+    "BatchNormCache",
+    "batch_moments",
+    "batch_norm_backward",
+    "batch_norm_backward_graph",
+    "batch_norm_forward",
+    "batch_norm_inference",
+    "naive_variance",
+    "numerical_gradient",
+    "numerical_gradient_array",
+    "relative_error",
     "Split",
     "glue",
     "label_axes",

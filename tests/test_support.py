@@ -1,0 +1,89 @@
+"""The package's support modules: public API, seeding, glue fallback and plot helpers."""
+
+from __future__ import annotations
+
+import builtins
+import sys
+
+import matplotlib
+import numpy as np
+import pytest
+
+import companion
+from companion import plots
+from companion.notebook import glue
+from companion.seeding import seed_everything
+
+matplotlib.use("Agg")
+
+
+def test_public_api_names_exist_and_are_sorted_uniquely() -> None:
+    names = companion.__all__
+    assert len(names) == len(set(names))
+    for name in names:
+        assert hasattr(companion, name), name
+
+
+def test_seed_everything_repeats_numpy_and_tensorflow_draws() -> None:
+    import tensorflow as tf
+
+    draws = []
+    for _ in range(2):
+        seed_everything(3)
+        # The legacy global generator is what learners' np.random.* calls use.
+        draws.append((np.random.rand(3), tf.random.uniform((3,)).numpy()))  # noqa: NPY002
+    first, second = draws
+    np.testing.assert_array_equal(first[0], second[0])
+    np.testing.assert_array_equal(first[1], second[1])
+
+
+@pytest.mark.parametrize(
+    ("seed", "error", "match"),
+    [(-1, ValueError, "non-negative, got -1"), (1.5, TypeError, "float"), (True, TypeError, "")],
+)
+def test_seed_everything_rejects_bad_seeds(seed, error, match) -> None:
+    with pytest.raises(error, match=match):
+        seed_everything(seed)
+
+
+def test_glue_without_myst_nb_displays_the_value(monkeypatch, capsys) -> None:
+    real_import = builtins.__import__
+
+    def no_myst_nb(name, *args, **kwargs):
+        if name.startswith("myst_nb"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "myst_nb", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_myst_nb)
+    glue("answer", 42, display=False)
+    assert "42" in capsys.readouterr().out
+
+
+def test_glue_rejects_an_empty_name() -> None:
+    with pytest.raises(TypeError, match="non-empty str"):
+        glue("", 1)
+
+
+def test_new_axes_and_labels() -> None:
+    fig, axes = plots.new_axes(2)
+    assert len(axes) == 2
+    ax = plots.label_axes(axes[0], "training step", "loss", title="t")
+    assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()) == ("training step", "loss", "t")
+    with pytest.raises(ValueError, match="ncols must be a positive int, got 0"):
+        plots.new_axes(0)
+    matplotlib.pyplot.close(fig)
+
+
+def test_plot_mean_band_draws_the_mean_and_checks_shapes() -> None:
+    fig, ax = plots.new_axes()
+    runs = np.array([[0.0, 1.0, 2.0], [2.0, 3.0, 4.0]])
+    plots.plot_mean_band(ax, np.arange(3), runs, color=plots.COLORS["bn"], label="BN")
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"shape \(R, 4\), got \(2, 3\)"):
+        plots.plot_mean_band(ax, np.arange(4), runs, color="k", label="x")
+    matplotlib.pyplot.close(fig)
+
+
+def test_book_colours_for_bn_and_no_bn_are_distinct() -> None:
+    assert plots.COLORS["bn"] != plots.COLORS["no_bn"]
