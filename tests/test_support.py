@@ -39,7 +39,11 @@ def test_seed_everything_repeats_numpy_and_tensorflow_draws() -> None:
 
 @pytest.mark.parametrize(
     ("seed", "error", "match"),
-    [(-1, ValueError, "non-negative, got -1"), (1.5, TypeError, "float"), (True, TypeError, "")],
+    [
+        (-1, ValueError, "non-negative, got -1"),
+        (1.5, TypeError, "float"),
+        (True, TypeError, "bool"),
+    ],
 )
 def test_seed_everything_rejects_bad_seeds(seed, error, match) -> None:
     with pytest.raises(error, match=match):
