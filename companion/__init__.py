@@ -12,6 +12,7 @@ from companion.data import (
     wine_frame,
 )
 from companion.gradcheck import numerical_gradient, numerical_gradient_array, relative_error
+from companion.keras_bn import ScratchBatchNormalization
 from companion.notebook import glue
 from companion.numpy_bn import (
     BatchNorm,
@@ -41,6 +42,7 @@ __all__ = [
     "numerical_gradient",
     "numerical_gradient_array",
     "relative_error",
+    "ScratchBatchNormalization",
     "Split",
     "glue",
     "label_axes",
