@@ -24,14 +24,33 @@ from companion.numpy_bn import (
     batch_norm_inference,
     naive_variance,
 )
+from companion.numpy_mlp import BNClassifier, TrainingLog
 from companion.plots import COLORS, label_axes, new_axes, plot_mean_band
 from companion.seeding import seed_everything
+from companion.statistics import (
+    BatchNoise,
+    batch_statistics_noise,
+    ema_window,
+    exponential_moving_average,
+    population_statistics,
+    steps_to_forget,
+    unbiased_variance_factor,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "COLORS",
+    "BNClassifier",
+    "BatchNoise",
     "BatchNorm",
+    "TrainingLog",
+    "batch_statistics_noise",
+    "ema_window",
+    "exponential_moving_average",
+    "population_statistics",
+    "steps_to_forget",
+    "unbiased_variance_factor",
     "BatchNormCache",
     "batch_moments",
     "batch_norm_backward",

@@ -275,8 +275,10 @@ def batch_norm_backward(
 
         dx_hat = dy * gamma
         dx     = inv_std / m * (m * dx_hat - sum(dx_hat) - x_hat * sum(dx_hat * x_hat))
+               = gamma * inv_std / m * (m * dy - dbeta - x_hat * dgamma)
 
-    The two sums are the gradient's paths through the batch mean and the batch variance.
+    The two sums are the gradient's paths through the batch mean and the batch variance;
+    they equal ``gamma * dbeta`` and ``gamma * dgamma``, which the code reuses.
 
     Args:
         dy: Upstream gradient, the shape of the forward input ``x``.
@@ -300,12 +302,13 @@ def batch_norm_backward(
     def broadcast(v: np.ndarray) -> np.ndarray:
         return _per_feature(v, dy.ndim, cache.axis)
 
-    dbeta = per_feature_sum(dy).reshape(-1)
-    dgamma = per_feature_sum(dy * x_hat).reshape(-1)
-    dx_hat = dy * broadcast(cache.gamma)
-    scale = broadcast(cache.inv_std) / m
-    dx = scale * (m * dx_hat - per_feature_sum(dx_hat) - x_hat * per_feature_sum(dx_hat * x_hat))
-    return dx.astype(cache.x_dtype, copy=False), dgamma, dbeta
+    dbeta = per_feature_sum(dy)
+    dgamma = per_feature_sum(dy * x_hat)
+    # sum(dx_hat) = gamma * dbeta and sum(dx_hat * x_hat) = gamma * dgamma, so the two
+    # sums the formula needs are already computed: no further pass over the batch.
+    scale = broadcast((cache.gamma * cache.inv_std / m).astype(dy.dtype, copy=False))
+    dx = scale * (m * dy - dbeta - x_hat * dgamma)
+    return dx.astype(cache.x_dtype, copy=False), dgamma.reshape(-1), dbeta.reshape(-1)
 
 
 def batch_norm_backward_graph(
