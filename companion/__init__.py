@@ -12,6 +12,14 @@ from companion.data import (
     wine_frame,
 )
 from companion.gradcheck import numerical_gradient, numerical_gradient_array, relative_error
+from companion.gradient_descent import (
+    Descent,
+    condition_number,
+    largest_stable_learning_rate,
+    loss_grid,
+    run_gradient_descent,
+    steps_to_reach,
+)
 from companion.keras_bn import ScratchBatchNormalization
 from companion.notebook import glue
 from companion.numpy_bn import (
@@ -26,6 +34,16 @@ from companion.numpy_bn import (
 )
 from companion.numpy_mlp import BNClassifier, TrainingLog
 from companion.plots import COLORS, label_axes, new_axes, plot_mean_band
+from companion.preprocessing import (
+    MinMaxScaler,
+    NotFittedError,
+    ScalingStats,
+    StandardScaler,
+    apply_scaling,
+    fit_minmax,
+    fit_standard,
+    invert_scaling,
+)
 from companion.seeding import seed_everything
 from companion.statistics import (
     BatchNoise,
@@ -40,6 +58,20 @@ from companion.statistics import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Descent",
+    "MinMaxScaler",
+    "NotFittedError",
+    "ScalingStats",
+    "StandardScaler",
+    "apply_scaling",
+    "condition_number",
+    "fit_minmax",
+    "fit_standard",
+    "invert_scaling",
+    "largest_stable_learning_rate",
+    "loss_grid",
+    "run_gradient_descent",
+    "steps_to_reach",
     "COLORS",
     "BNClassifier",
     "BatchNoise",

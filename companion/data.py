@@ -93,7 +93,8 @@ def load_mnist(
         download: If the file is not cached, fetch it with
             ``keras.datasets.mnist.load_data()``. Off by default so nothing touches
             the network unless asked.
-        path: An ``mnist.npz`` to read instead of the Keras cache.
+        path: An ``mnist.npz`` to read instead of the Keras cache; after a download the
+            arrays are also saved there.
         images: If true, ``x_*`` have shape ``(N, 28, 28, 1)``; otherwise ``(N, 784)``.
 
     Raises:
@@ -101,26 +102,31 @@ def load_mnist(
         ConnectionError: If the download was asked for and failed (for example offline).
     """
     file = Path(path) if path is not None else MNIST_CACHE
-    if not file.exists():
-        if not download:
-            raise FileNotFoundError(
-                f"MNIST is not cached at {file}. Call load_mnist(download=True) while "
-                "online to fetch it (about 11 MB), or use the offline digits data "
-                "(load_digits_split)."
-            )
+    if file.exists():
+        with np.load(file) as data:
+            x_train, y_train = data["x_train"], data["y_train"]
+            x_test, y_test = data["x_test"], data["y_test"]
+    elif not download:
+        raise FileNotFoundError(
+            f"MNIST is not cached at {file}. Call load_mnist(download=True) while "
+            "online to fetch it (about 11 MB), or use the offline digits data "
+            "(load_digits_split)."
+        )
+    else:
         import keras
 
         try:
-            keras.datasets.mnist.load_data()
+            (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
         except Exception as err:  # urllib, http and TF raise many different types
             raise ConnectionError(
                 f"Could not download MNIST ({type(err).__name__}: {err}). Are you offline? "
                 "Use the digits data shipped with scikit-learn (load_digits_split) instead."
             ) from err
-        file = MNIST_CACHE
-    with np.load(file) as data:
-        x_train, y_train = data["x_train"], data["y_train"]
-        x_test, y_test = data["x_test"], data["y_test"]
+        if path is not None:  # Keras cached its own copy; also keep one where asked
+            file.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(
+                file, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test
+            )
     shape = (-1, 28, 28, 1) if images else (-1, 28 * 28)
     return Split(
         (x_train.reshape(shape) / 255.0).astype(np.float32),
@@ -133,7 +139,8 @@ def load_mnist(
 def load_classification(name: str, *, seed: int = 0, download: bool = False) -> Split:
     """Load ``"digits"`` (offline, 64 features) or ``"mnist"`` (784 features), flattened.
 
-    Chapters switch data sets with this one argument.
+    Chapters switch data sets with this one argument. ``seed`` sets the digits
+    train/test shuffle; MNIST comes with a fixed split, so it ignores ``seed``.
     """
     if name == "digits":
         return load_digits_split(seed=seed)
