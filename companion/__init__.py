@@ -3,6 +3,20 @@
 The public API is listed explicitly in ``__all__``; chapters import from here.
 """
 
+from companion.conventions import (
+    FRAMEWORK_DEFAULTS,
+    TF1_MIGRATION,
+    biased_variance,
+    conventions_table,
+    effective_window,
+    keras_momentum_from_tf1_decay,
+    keras_momentum_from_torch,
+    migration_table,
+    moving_average_update,
+    tf1_decay_from_keras,
+    torch_momentum_from_keras,
+    unbiased_variance,
+)
 from companion.data import (
     Split,
     load_classification,
@@ -58,6 +72,18 @@ from companion.statistics import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "FRAMEWORK_DEFAULTS",
+    "TF1_MIGRATION",
+    "biased_variance",
+    "conventions_table",
+    "effective_window",
+    "keras_momentum_from_tf1_decay",
+    "keras_momentum_from_torch",
+    "migration_table",
+    "moving_average_update",
+    "tf1_decay_from_keras",
+    "torch_momentum_from_keras",
+    "unbiased_variance",
     "Descent",
     "MinMaxScaler",
     "NotFittedError",
