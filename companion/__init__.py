@@ -25,6 +25,22 @@ from companion.data import (
     load_wine_split,
     wine_frame,
 )
+from companion.experiments import (
+    MLP,
+    PERCENTILES,
+    DomainTest,
+    GradientNorms,
+    LandscapeRecord,
+    RandomAffineNoise,
+    TrainingRecord,
+    domain_classifier_test,
+    gradient_norms,
+    ks_test,
+    percentile_drift,
+    steps_to_accuracy,
+    train_classifier,
+    train_with_landscape,
+)
 from companion.gradcheck import numerical_gradient, numerical_gradient_array, relative_error
 from companion.gradient_descent import (
     Descent,
@@ -47,7 +63,7 @@ from companion.numpy_bn import (
     naive_variance,
 )
 from companion.numpy_mlp import BNClassifier, TrainingLog
-from companion.plots import COLORS, label_axes, new_axes, plot_mean_band
+from companion.plots import COLORS, label_axes, new_axes, plot_mean_band, plot_percentiles
 from companion.preprocessing import (
     MinMaxScaler,
     NotFittedError,
@@ -72,6 +88,21 @@ from companion.statistics import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "MLP",
+    "PERCENTILES",
+    "DomainTest",
+    "GradientNorms",
+    "LandscapeRecord",
+    "RandomAffineNoise",
+    "TrainingRecord",
+    "domain_classifier_test",
+    "gradient_norms",
+    "ks_test",
+    "percentile_drift",
+    "plot_percentiles",
+    "steps_to_accuracy",
+    "train_classifier",
+    "train_with_landscape",
     "FRAMEWORK_DEFAULTS",
     "TF1_MIGRATION",
     "biased_variance",

@@ -75,3 +75,34 @@ def plot_mean_band(
     ax.plot(x, runs.mean(axis=0), color=color, label=label)
     ax.fill_between(x, runs.min(axis=0), runs.max(axis=0), color=color, alpha=0.2, linewidth=0)
     return ax
+
+
+def plot_percentiles(
+    ax: Axes,
+    steps: np.ndarray,
+    percentiles: np.ndarray,
+    *,
+    color: str,
+    label: str | None = None,
+) -> Axes:
+    """Plot the 15th, 50th and 85th percentiles of a quantity over training.
+
+    The median is a solid line, the 15th and 85th percentiles thin lines with the band
+    between them shaded, as in Figure 1(b, c) of Ioffe and Szegedy (2015).
+
+    Args:
+        ax: Axes to draw on.
+        steps: Shape ``(T,)`` training steps.
+        percentiles: Shape ``(T, 3)``: the 15th, 50th and 85th percentiles per step.
+        color: Line colour, normally from :data:`COLORS`.
+        label: Legend label of the median line.
+    """
+    p = np.asarray(percentiles, dtype=float)
+    steps = np.asarray(steps)
+    if p.ndim != 2 or p.shape != (steps.shape[0], 3):
+        raise ValueError(f"percentiles must have shape ({steps.shape[0]}, 3), got {p.shape}")
+    ax.fill_between(steps, p[:, 0], p[:, 2], color=color, alpha=0.15, linewidth=0)
+    ax.plot(steps, p[:, 0], color=color, linewidth=0.8)
+    ax.plot(steps, p[:, 2], color=color, linewidth=0.8)
+    ax.plot(steps, p[:, 1], color=color, linewidth=2.0, label=label)
+    return ax
