@@ -41,6 +41,7 @@ from companion.experiments import (
     train_classifier,
     train_with_landscape,
 )
+from companion.folding import bn_scale_and_shift, fold_batch_norm, fold_sequential
 from companion.gradcheck import numerical_gradient, numerical_gradient_array, relative_error
 from companion.gradient_descent import (
     Descent,
@@ -63,6 +64,19 @@ from companion.numpy_bn import (
     naive_variance,
 )
 from companion.numpy_mlp import BNClassifier, TrainingLog
+from companion.placement import (
+    DROPOUT_POSITIONS,
+    PLACEMENTS,
+    SeedRuns,
+    bn_input_variance,
+    bn_inputs,
+    build_digits_cnn,
+    build_dropout_mlp,
+    conv_bn_relu,
+    inference_seconds,
+    residual_block,
+    train_over_seeds,
+)
 from companion.plots import COLORS, label_axes, new_axes, plot_mean_band, plot_percentiles
 from companion.preprocessing import (
     MinMaxScaler,
@@ -88,6 +102,20 @@ from companion.statistics import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "DROPOUT_POSITIONS",
+    "PLACEMENTS",
+    "SeedRuns",
+    "bn_input_variance",
+    "bn_inputs",
+    "bn_scale_and_shift",
+    "build_digits_cnn",
+    "build_dropout_mlp",
+    "conv_bn_relu",
+    "fold_batch_norm",
+    "fold_sequential",
+    "inference_seconds",
+    "residual_block",
+    "train_over_seeds",
     "MLP",
     "PERCENTILES",
     "DomainTest",
