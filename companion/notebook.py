@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 
 def glue(name: str, variable: Any, display: bool = True) -> None:
     """Store ``variable`` under ``name`` for the book's ``{glue}`` roles.
@@ -20,6 +22,10 @@ def glue(name: str, variable: Any, display: bool = True) -> None:
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty str, got {name!r}")
+    if isinstance(variable, np.generic):
+        # NumPy 2 scalars print as ``np.float32(0.5)``, which ``{glue:text}`key:.2f```
+        # cannot format; a plain Python number can.
+        variable = variable.item()
     try:
         from myst_nb import glue as myst_glue
     except ImportError:

@@ -64,6 +64,15 @@ def test_glue_without_myst_nb_displays_the_value(monkeypatch, capsys) -> None:
     assert "42" in capsys.readouterr().out
 
 
+def test_glue_passes_numpy_scalars_as_python_numbers(monkeypatch) -> None:
+    import myst_nb
+
+    seen = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: seen.update({name: value}))
+    glue("gap", np.float32(0.25), display=False)
+    assert type(seen["gap"]) is float and seen["gap"] == 0.25
+
+
 def test_glue_rejects_an_empty_name() -> None:
     with pytest.raises(TypeError, match="non-empty str"):
         glue("", 1)
