@@ -5,10 +5,13 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 import sys
+import tomllib
 from pathlib import Path
 
+import jupytext
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +53,41 @@ def test_repository_url_is_a_github_repo() -> None:
     url, branch = sync_book.repository()
     assert url.startswith("https://github.com/") and url.count("/") == 4, url
     assert branch
+
+
+# What a chapter may import on Colab, where only the package and its dependencies are
+# installed: the standard library, the package, its declared dependencies, and IPython
+# (present wherever a notebook runs). A module that only requirements.txt installs, such
+# as myst_nb, would break the Colab copy of the chapter.
+DISTRIBUTION_TO_MODULE = {"scikit-learn": "sklearn"}
+
+
+def _declared_modules() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    names = set()
+    for requirement in project["dependencies"]:
+        dist = requirement.split(">")[0].split("=")[0].split("<")[0].strip()
+        names.add(DISTRIBUTION_TO_MODULE.get(dist, dist.replace("-", "_")))
+    return names | {"companion", "IPython"}
+
+
+def _imported_modules(md: Path) -> set[str]:
+    found = set()
+    for cell in jupytext.read(md).cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_imports_only_what_colab_will_have(md: Path) -> None:
+    allowed = _declared_modules() | set(sys.stdlib_module_names)
+    assert _imported_modules(md) - allowed == set()
 
 
 @pytest.fixture
