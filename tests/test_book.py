@@ -119,3 +119,14 @@ def test_url_check_catches_a_fork_that_was_not_resynced(chapter_copy: Path) -> N
     assert len(problems) == 1 and "COURSE_REPOSITORY" in problems[0]
     assert sync_book.rewrite_setup(chapter_copy, fork, "lecture-2027")
     assert sync_book.setup_problems(chapter_copy, fork, "lecture-2027") == []
+
+
+def test_colab_link_that_the_build_check_expects() -> None:
+    import check_build
+
+    url, branch = sync_book.repository()
+    link = check_build.colab_url(ROOT / "book" / "standardization.md")
+    assert link == (
+        "https://colab.research.google.com/github/"
+        f"{url.removeprefix('https://github.com/')}/blob/{branch}/book/standardization.ipynb"
+    )
