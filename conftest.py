@@ -9,6 +9,7 @@ chapter's execution time.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -19,6 +20,9 @@ import nbval.plugin
 import pytest
 
 ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from sync_book import is_notebook  # noqa: E402  (one definition of "a chapter")
 
 # The paired .ipynb files are Colab copies of the .md chapters: never run them twice.
 collect_ignore_glob = ["book/*.ipynb", "_build/*"]
@@ -39,10 +43,7 @@ nbval.plugin.nbformat = _JupytextReader()
 
 
 def _is_chapter(path: Path) -> bool:
-    if path.suffix != ".md" or path.parent != ROOT / "book":
-        return False
-    head = path.read_text(encoding="utf-8").split("\n---", 1)[0]
-    return head.startswith("---") and "kernelspec:" in head
+    return path.suffix == ".md" and path.parent == ROOT / "book" and is_notebook(path)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
