@@ -52,7 +52,7 @@ from companion.gradient_descent import (
     steps_to_reach,
 )
 from companion.keras_bn import ScratchBatchNormalization
-from companion.notebook import glue
+from companion.notebook import configure_display, glue
 from companion.numpy_bn import (
     BatchNorm,
     BatchNormCache,
@@ -180,6 +180,7 @@ __all__ = [
     "relative_error",
     "ScratchBatchNormalization",
     "Split",
+    "configure_display",
     "glue",
     "label_axes",
     "load_classification",

@@ -6,6 +6,7 @@ outputs stripped. Run this after editing a chapter or ``_config.yml``'s reposito
 
     python scripts/sync_book.py           # rewrite setup cells and paired notebooks
     python scripts/sync_book.py --check   # exit 1 and list what is out of step
+    python scripts/sync_book.py book/bn_algorithm.md   # one chapter only
 
 It (1) writes ``_config.yml``'s ``repository.url``/``branch`` into every chapter's
 setup cell, so a fork only edits the config, and (2) regenerates each ``.ipynb``.
@@ -95,6 +96,8 @@ def setup_problems(md: Path, url: str, branch: str) -> list[str]:
         problems.append(f"{md.name}: setup cell does not check for Colab")
     if "seed_everything(" not in source:
         problems.append(f"{md.name}: setup cell does not fix the seeds")
+    if "configure_display(" not in source:
+        problems.append(f"{md.name}: setup cell does not call companion.configure_display()")
     if "remove-cell" not in cell.metadata.get("tags", []):
         problems.append(f"{md.name}: setup cell is not tagged remove-cell")
     return problems
@@ -136,10 +139,20 @@ def pair_problems(md: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="report problems, change nothing")
+    parser.add_argument(
+        "only", nargs="*", type=Path, help="chapter .md files to sync (default: every chapter)"
+    )
     args = parser.parse_args(argv)
     url, branch = repository()
     problems: list[str] = []
-    for md in chapters():
+    selected = chapters()
+    if args.only:
+        wanted = {p.resolve() for p in args.only}
+        unknown = wanted - {md.resolve() for md in selected}
+        if unknown:
+            parser.error(f"not a chapter: {', '.join(sorted(map(str, unknown)))}")
+        selected = [md for md in selected if md.resolve() in wanted]
+    for md in selected:
         if args.check:
             problems += setup_problems(md, url, branch) + pair_problems(md)
             continue

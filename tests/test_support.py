@@ -100,3 +100,22 @@ def test_plot_mean_band_draws_the_mean_and_checks_shapes() -> None:
 
 def test_book_colours_for_bn_and_no_bn_are_distinct() -> None:
     assert plots.COLORS["bn"] != plots.COLORS["no_bn"]
+
+
+def test_configure_display_rejects_an_unknown_figure_format() -> None:
+    with pytest.raises(ValueError, match="figure_format.*'jpeg'"):
+        companion.configure_display("jpeg")
+
+
+def test_configure_display_outside_a_kernel_sets_print_options_only() -> None:
+    import pandas as pd
+
+    before = np.get_printoptions()["legacy"], pd.get_option("display.max_colwidth")
+    try:
+        assert companion.configure_display() is False
+        assert repr(np.float64(0.5)) == "0.5"
+        assert pd.get_option("display.max_colwidth") is None
+    finally:
+        np.set_printoptions(legacy=before[0])
+        pd.set_option("display.max_colwidth", before[1])
+    assert repr(np.float64(0.5)) == "np.float64(0.5)"
