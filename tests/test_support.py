@@ -119,3 +119,44 @@ def test_configure_display_outside_a_kernel_sets_print_options_only() -> None:
         np.set_printoptions(legacy=before[0])
         pd.set_option("display.max_colwidth", before[1])
     assert repr(np.float64(0.5)) == "np.float64(0.5)"
+
+
+@pytest.mark.parametrize(
+    ("text", "want"), [("3.14.0", (3, 14, 0)), ("3.10", (3, 10)), ("2.19.0rc1", (2, 19, 0))]
+)
+def test_version_tuple(text, want) -> None:
+    from companion.compat import version_tuple
+
+    assert version_tuple(text) == want
+
+
+def test_version_tuple_rejects_garbage() -> None:
+    from companion.compat import version_tuple
+
+    with pytest.raises(ValueError, match="'dev'"):
+        version_tuple("dev")
+
+
+def test_keras_at_least_agrees_with_the_installed_version() -> None:
+    import keras
+
+    from companion.compat import keras_at_least, version_tuple
+
+    major, minor = version_tuple(keras.__version__)[:2]
+    assert keras_at_least(f"{major}.{minor}")
+    assert not keras_at_least(f"{major}.{minor + 1}")
+    assert keras_at_least("3.0")
+
+
+def test_builtin_bn_accepts_matches_a_real_construction() -> None:
+    import keras
+
+    from companion.compat import builtin_bn_accepts
+
+    assert builtin_bn_accepts("momentum")
+    assert not builtin_bn_accepts("no_such_argument")
+    if builtin_bn_accepts("renorm"):
+        assert keras.layers.BatchNormalization(renorm=True).renorm
+    else:
+        with pytest.raises(TypeError):
+            keras.layers.BatchNormalization(renorm=True)
