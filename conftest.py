@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from sync_book import is_notebook  # noqa: E402  (one definition of "a chapter")
 
 # The paired .ipynb files are Colab copies of the .md chapters: never run them twice.
-collect_ignore_glob = ["book/*.ipynb", "_build/*"]
+collect_ignore_glob = ["book/*.ipynb", "book/student/*", "_build/*"]
 
 
 class _JupytextReader:

@@ -187,11 +187,8 @@ def retarget(root: Path, url: str, branch: str | None = None) -> dict[str, int]:
         if sync_book.rewrite_setup(md, new.url, new.branch):
             key = md.relative_to(root).as_posix()
             changed[key] = changed.get(key, 0) + 1
-        ipynb = md.with_suffix(".ipynb")
-        text = sync_book.paired_notebook_text(md)
-        if not ipynb.exists() or ipynb.read_text(encoding="utf-8") != text:
-            ipynb.write_text(text, encoding="utf-8")
-            key = ipynb.relative_to(root).as_posix()
+        for path in sync_book.write_generated(md):
+            key = path.relative_to(root).as_posix()
             changed[key] = changed.get(key, 0) + 1
     return changed
 

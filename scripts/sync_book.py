@@ -9,7 +9,9 @@ outputs stripped. Run this after editing a chapter or ``_config.yml``'s reposito
     python scripts/sync_book.py book/bn_algorithm.md   # one chapter only
 
 It (1) writes ``_config.yml``'s ``repository.url``/``branch`` into every chapter's
-setup cell, so a fork only edits the config, and (2) regenerates each ``.ipynb``.
+setup cell, so a fork only edits the config, (2) regenerates each ``.ipynb`` and (3) the
+student version of each, ``book/student/<chapter>.ipynb``: the same notebook with every
+exercise solution replaced by an empty cell.
 The tests call the same functions, so they fail when a pair drifts.
 """
 
@@ -35,6 +37,15 @@ def repository(root: Path = ROOT) -> tuple[str, str]:
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
     repo = config["repository"]
     return repo["url"].rstrip("/"), repo.get("branch", "main")
+
+
+def colab_url(notebook: Path, root: Path = ROOT) -> str:
+    """The Colab address that opens ``notebook`` (a path relative to ``root``) from GitHub."""
+    url, branch = repository(root)
+    owner_repo = url.removeprefix("https://github.com/")
+    return (
+        f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/{notebook.as_posix()}"
+    )
 
 
 def toc_files(root: Path = ROOT) -> list[str]:
@@ -115,7 +126,10 @@ def rewrite_setup(md: Path, url: str, branch: str) -> bool:
 
 def paired_notebook_text(md: Path) -> str:
     """The ``.ipynb`` text that belongs beside ``md``: same cells, no outputs, stable ids."""
-    notebook = jupytext.read(md)
+    return _notebook_text(jupytext.read(md))
+
+
+def _notebook_text(notebook: nbformat.NotebookNode) -> str:
     for index, cell in enumerate(notebook.cells):
         digest = hashlib.sha1(f"{index}\n{cell.source}".encode()).hexdigest()[:8]
         cell["id"] = f"c{index:02d}-{digest}"
@@ -126,14 +140,108 @@ def paired_notebook_text(md: Path) -> str:
     return jupytext.writes(notebook, fmt="ipynb")
 
 
+SOLUTION_START = re.compile(r"^(`{3,}|:{3,})\{solution-start\}")
+SOLUTION_END = re.compile(r"^(`{3,}|:{3,})\{solution-end\}")
+YOUR_SOLUTION = "# Your solution here."
+
+
+def student_path(md: Path) -> Path:
+    """Where the student version of ``md``'s notebook lives: ``book/student/<name>.ipynb``."""
+    return md.parent / "student" / f"{md.stem}.ipynb"
+
+
+def without_solutions(notebook: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, int]:
+    """A copy of ``notebook`` with every ``{solution-start}``...``{solution-end}`` span
+    replaced by one empty code cell for the student; returns it and the number removed.
+
+    Exercises stay. A span can begin or end in the middle of a markdown cell (the
+    exercise text and the solution's opening often share one): the text outside the span
+    is kept.
+
+    Raises:
+        ValueError: If a solution is opened and never closed.
+    """
+    cells: list[nbformat.NotebookNode] = []
+    inside = False
+    removed = 0
+    fence = ""
+    for cell in notebook.cells:
+        if cell.cell_type != "markdown":
+            if not inside:
+                cells.append(cell)
+            continue
+        kept: list[str] = []
+        lines = cell.source.split("\n")
+        i = 0
+        while i < len(lines):
+            line = lines[i]
+            start, end = SOLUTION_START.match(line), SOLUTION_END.match(line)
+            if start and not inside:
+                inside, fence = True, start.group(1)
+            elif end and inside:
+                # Skip the directive's closing fence (its body is empty).
+                fence = end.group(1)
+                i += 1
+                while i < len(lines) and lines[i].strip() != fence:
+                    i += 1
+                inside = False
+                removed += 1
+                _flush(cells, kept)
+                kept = []
+                cells.append(nbformat.v4.new_code_cell(YOUR_SOLUTION))
+            elif not inside:
+                kept.append(line)
+            i += 1
+        _flush(cells, kept)
+    if inside:
+        raise ValueError("a {solution-start} has no matching {solution-end}")
+    copy = nbformat.from_dict(dict(notebook))
+    copy.cells = cells
+    return copy, removed
+
+
+def _flush(cells: list[nbformat.NotebookNode], lines: list[str]) -> None:
+    text = "\n".join(lines).strip("\n")
+    if text.strip():
+        cells.append(nbformat.v4.new_markdown_cell(text))
+
+
+def student_notebook_text(md: Path) -> str:
+    """The student notebook of ``md``: the Colab notebook without the exercise solutions."""
+    notebook, _ = without_solutions(jupytext.read(md))
+    notebook.metadata["title"] = f"{md.stem} (student version, without solutions)"
+    return _notebook_text(notebook)
+
+
+def generated_files(md: Path) -> dict[Path, str]:
+    """Every file generated from ``md``, with the text it must have."""
+    return {
+        md.with_suffix(".ipynb"): paired_notebook_text(md),
+        student_path(md): student_notebook_text(md),
+    }
+
+
+def write_generated(md: Path) -> list[Path]:
+    """Write ``md``'s generated notebooks where they are missing or stale; returns those written."""
+    written = []
+    for path, text in generated_files(md).items():
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+    return written
+
+
 def pair_problems(md: Path) -> list[str]:
-    """Why ``md``'s paired notebook is missing or stale; empty when in sync."""
-    ipynb = md.with_suffix(".ipynb")
-    if not ipynb.exists():
-        return [f"{ipynb.name} is missing"]
-    if ipynb.read_text(encoding="utf-8") != paired_notebook_text(md):
-        return [f"{ipynb.name} differs from {md.name}"]
-    return []
+    """Why ``md``'s generated notebooks are missing or stale; empty when in sync."""
+    problems = []
+    for path, text in generated_files(md).items():
+        name = path.relative_to(md.parent).as_posix()
+        if not path.exists():
+            problems.append(f"{name} is missing")
+        elif path.read_text(encoding="utf-8") != text:
+            problems.append(f"{name} differs from {md.name}")
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,11 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if rewrite_setup(md, url, branch):
             print(f"updated setup cell of {md.relative_to(ROOT)}")
-        text = paired_notebook_text(md)
-        ipynb = md.with_suffix(".ipynb")
-        if not ipynb.exists() or ipynb.read_text(encoding="utf-8") != text:
-            ipynb.write_text(text, encoding="utf-8")
-            print(f"wrote {ipynb.relative_to(ROOT)}")
+        for path in write_generated(md):
+            print(f"wrote {path.relative_to(ROOT)}")
         problems += setup_problems(md, url, branch)
     for problem in problems:
         print(problem, file=sys.stderr)

@@ -96,6 +96,8 @@ def chapter_copy(tmp_path: Path) -> Path:
     copy = tmp_path / md.name
     shutil.copy(md, copy)
     shutil.copy(md.with_suffix(".ipynb"), copy.with_suffix(".ipynb"))
+    sync_book.student_path(copy).parent.mkdir()
+    shutil.copy(sync_book.student_path(md), sync_book.student_path(copy))
     return copy
 
 
@@ -103,7 +105,8 @@ def test_sync_check_catches_an_edited_chapter(chapter_copy: Path) -> None:
     with chapter_copy.open("a", encoding="utf-8") as f:
         f.write("\nA sentence added after the notebook was written.\n")
     assert sync_book.pair_problems(chapter_copy) == [
-        f"{chapter_copy.stem}.ipynb differs from {chapter_copy.name}"
+        f"{chapter_copy.stem}.ipynb differs from {chapter_copy.name}",
+        f"student/{chapter_copy.stem}.ipynb differs from {chapter_copy.name}",
     ]
 
 
@@ -130,3 +133,67 @@ def test_colab_link_that_the_build_check_expects() -> None:
         "https://colab.research.google.com/github/"
         f"{url.removeprefix('https://github.com/')}/blob/{branch}/book/standardization.ipynb"
     )
+
+
+def test_sync_check_catches_a_missing_student_notebook(chapter_copy: Path) -> None:
+    sync_book.student_path(chapter_copy).unlink()
+    assert sync_book.pair_problems(chapter_copy) == [
+        f"student/{chapter_copy.stem}.ipynb is missing"
+    ]
+
+
+def _solution_code(md: Path) -> list[str]:
+    """The source of every code cell inside a solution of ``md``."""
+    inside, found = False, []
+    for cell in jupytext.read(md).cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.split("\n"):
+                if sync_book.SOLUTION_START.match(line):
+                    inside = True
+                elif sync_book.SOLUTION_END.match(line):
+                    inside = False
+        elif inside:
+            found.append(cell.source)
+    return found
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_student_notebook_keeps_exercises_and_drops_solutions(md: Path) -> None:
+    full = md.read_text(encoding="utf-8")
+    student = jupytext.read(sync_book.student_path(md))
+    text = "\n".join(cell.source for cell in student.cells)
+    assert text.count("{exercise}") == full.count("{exercise}") > 0
+    assert "solution-start" not in text and "solution-end" not in text
+    code = [cell.source for cell in student.cells if cell.cell_type == "code"]
+    assert code.count(sync_book.YOUR_SOLUTION) == full.count("{solution-start}")
+    for solution in _solution_code(md):
+        assert solution not in code
+
+
+def test_an_unclosed_solution_is_an_error() -> None:
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("```{solution-start} x\n:class: dropdown\n```")]
+    )
+    with pytest.raises(ValueError, match="solution-start"):
+        sync_book.without_solutions(notebook)
+
+
+def test_chapter_pages_get_a_student_version_link() -> None:
+    from types import SimpleNamespace
+
+    import sphinx_student_link
+
+    app = SimpleNamespace(srcdir=str(ROOT))
+    md = CHAPTERS[0]
+    page = f"book/{md.stem}"
+    context = {"body": "<section><h1>Title</h1><p>Text</p></section>"}
+    sphinx_student_link.student_link(app, page, "page.html", context, doctree=object())
+    want = sync_book.colab_url(Path("book") / "student" / f"{md.stem}.ipynb")
+    assert '<h1>Title</h1><p class="student-version">' in context["body"]
+    assert f'href="{want}"' in context["body"]
+    assert want.endswith(f"/blob/{sync_book.repository()[1]}/book/student/{md.stem}.ipynb")
+    plain = {"body": "<h1>Glossary</h1>"}
+    sphinx_student_link.student_link(app, "book/glossary", "page.html", plain, doctree=object())
+    assert plain["body"] == "<h1>Glossary</h1>"
