@@ -41,6 +41,8 @@ __all__ = [
     "domain_classifier_test",
     "gradient_norms",
     "ks_test",
+    "median_jump",
+    "median_spread",
     "percentile_drift",
     "steps_to_accuracy",
     "train_classifier",
@@ -312,7 +314,8 @@ class TrainingRecord(NamedTuple):
         test_accuracy: ``(T,)`` accuracy on the test split.
         test_loss: ``(T,)`` mean cross-entropy on the test split.
         percentiles: ``(T, 3)`` the 15th, 50th and 85th percentiles, over the test
-            examples, of the input to one activation of the last hidden layer.
+            examples, of the input to one activation of the last hidden layer (in
+            training mode, the whole test split as one batch).
     """
 
     steps: np.ndarray
@@ -335,9 +338,11 @@ def train_classifier(
     """Train ``model`` with mini-batch SGD and record it every ``record_every`` steps.
 
     Test accuracy and loss use inference mode (BN's moving averages, no noise). The
-    percentiles describe the unit's input as a training step sees it: BN uses the
-    batch statistics of the test split (and noise is injected), but BN's moving
-    averages and the noise generator are restored afterwards.
+    percentiles describe the unit's input in training mode, computed on the whole test
+    split as one batch: BN normalizes it with that batch's mean and variance (not with
+    the moving averages), and noise, if any, is injected as in a training step. One
+    large batch keeps the percentiles free of the sampling noise of a ``batch_size``
+    batch. BN's moving averages and the noise generator's state are restored afterwards.
 
     Args:
         model: The network to train (changed in place).
@@ -399,6 +404,17 @@ def steps_to_accuracy(record: TrainingRecord, target: float) -> int | None:
     return int(record.steps[hits[0]]) if hits.size else None
 
 
+def _median_and_width(percentiles: np.ndarray) -> tuple[np.ndarray, float]:
+    """The medians ``(T,)`` and the mean 15-85 width of ``(T, 3)`` percentiles."""
+    p = np.asarray(percentiles, dtype=float)
+    if p.ndim != 2 or p.shape[1] != 3 or p.shape[0] < 2:
+        raise ValueError(f"percentiles must have shape (T >= 2, 3), got {p.shape}")
+    width = np.mean(p[:, 2] - p[:, 0])
+    if not width > 0:
+        raise ValueError(f"percentiles must have p85 > p15 on average, got width {width}")
+    return p[:, 1], float(width)
+
+
 def percentile_drift(percentiles: np.ndarray) -> float:
     """How far the median wanders over training, in units of the distribution's width.
 
@@ -410,13 +426,37 @@ def percentile_drift(percentiles: np.ndarray) -> float:
     Args:
         percentiles: ``(T, 3)`` as in :attr:`TrainingRecord.percentiles`.
     """
-    p = np.asarray(percentiles, dtype=float)
-    if p.ndim != 2 or p.shape[1] != 3 or p.shape[0] < 2:
-        raise ValueError(f"percentiles must have shape (T >= 2, 3), got {p.shape}")
-    width = np.mean(p[:, 2] - p[:, 0])
-    if not width > 0:
-        raise ValueError(f"percentiles must have p85 > p15 on average, got width {width}")
-    return float((p[:, 1].max() - p[:, 1].min()) / width)
+    median, width = _median_and_width(percentiles)
+    return float((median.max() - median.min()) / width)
+
+
+def median_spread(percentiles: np.ndarray) -> float:
+    """The standard deviation of the median over training, in units of the width.
+
+    ``std_t(m_t) / mean_t (p85_t - p15_t)``, with the notation of
+    :func:`percentile_drift`. Unlike the drift, which only looks at the two most
+    extreme records, it weighs every record: it is small when the median stays put
+    and grows both with slow wandering and with jumps from record to record.
+
+    Args:
+        percentiles: ``(T, 3)`` as in :attr:`TrainingRecord.percentiles`.
+    """
+    median, width = _median_and_width(percentiles)
+    return float(np.std(median) / width)
+
+
+def median_jump(percentiles: np.ndarray) -> float:
+    """How far the median moves from one record to the next, in units of the width.
+
+    ``mean_t |m_t - m_{t-1}| / mean_t (p85_t - p15_t)``, with the notation of
+    :func:`percentile_drift`: the typical jump between two consecutive records,
+    whether or not the jumps add up to a drift.
+
+    Args:
+        percentiles: ``(T, 3)`` as in :attr:`TrainingRecord.percentiles`.
+    """
+    median, width = _median_and_width(percentiles)
+    return float(np.mean(np.abs(np.diff(median))) / width)
 
 
 class GradientNorms(NamedTuple):

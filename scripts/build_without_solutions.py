@@ -20,7 +20,11 @@ from sync_book import ROOT
 def main() -> int:
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     sphinx = config.setdefault("sphinx", {})
-    sphinx.setdefault("local_extensions", {})["sphinx_no_solutions"] = str(ROOT / "scripts")
+    extensions = sphinx.setdefault("local_extensions", {})
+    # The copied config lives in another folder: make the extensions' folders absolute.
+    for name, folder in extensions.items():
+        extensions[name] = str((ROOT / folder).resolve())
+    extensions["sphinx_no_solutions"] = str(ROOT / "scripts")
     config["title"] = f"{config['title']} (exercises without solutions)"
     out = ROOT / "_build" / "no-solutions"
     out.mkdir(parents=True, exist_ok=True)

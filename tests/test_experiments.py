@@ -14,6 +14,8 @@ from companion.experiments import (
     domain_classifier_test,
     gradient_norms,
     ks_test,
+    median_jump,
+    median_spread,
     percentile_drift,
     steps_to_accuracy,
     train_classifier,
@@ -207,6 +209,33 @@ def test_steps_to_accuracy_and_percentile_drift() -> None:
     assert percentile_drift(moving) == pytest.approx(2.0)
     with pytest.raises(ValueError, match="percentiles"):
         percentile_drift(np.zeros((5, 2)))
+
+
+def test_median_spread_and_jump_tell_wandering_from_jitter() -> None:
+    steps = np.arange(8, dtype=float)
+    still = np.tile([-1.0, 0.0, 1.0], (8, 1))  # width 2
+    wander = still + steps[:, None]  # the median climbs by one unit per record
+    jitter = still + np.where(steps % 2 == 0, 1.0, -1.0)[:, None]  # +1, -1, +1, ...
+    assert median_spread(still) == 0.0 and median_jump(still) == 0.0
+    assert median_spread(wander) == pytest.approx(np.std(steps) / 2)
+    assert median_jump(wander) == pytest.approx(0.5)
+    assert median_spread(jitter) == pytest.approx(0.5)
+    assert median_jump(jitter) == pytest.approx(1.0)
+    # The drift sees only the extremes: it cannot tell the jitter from a steady climb of 2.
+    assert percentile_drift(jitter) == percentile_drift(still + steps[:, None] * 2 / 7)
+
+
+@pytest.mark.parametrize("measure", [percentile_drift, median_spread, median_jump])
+@pytest.mark.parametrize("shape", [(5, 2), (1, 3), (3,)])
+def test_stability_measures_reject_bad_shapes(measure, shape) -> None:
+    with pytest.raises(ValueError, match=r"percentiles must have shape.*" + str(shape[0])):
+        measure(np.zeros(shape))
+
+
+@pytest.mark.parametrize("measure", [percentile_drift, median_spread, median_jump])
+def test_stability_measures_reject_zero_width(measure) -> None:
+    with pytest.raises(ValueError, match="width"):
+        measure(np.zeros((4, 3)))
 
 
 # ---- gradients -------------------------------------------------------------------
