@@ -270,6 +270,7 @@ class ArgumentMigration(NamedTuple):
     tf1_default: str
     keras_argument: str | None  # a constructor argument of keras.layers.BatchNormalization
     note: str
+    since: str | None = None  # the first Keras release whose layer takes keras_argument
 
 
 #: ``tf.contrib.layers.batch_norm`` (TF 1.x) argument by argument. ``contrib`` was removed
@@ -285,7 +286,7 @@ TF1_MIGRATION: tuple[ArgumentMigration, ...] = (
         "is_training",
         "True",
         None,
-        "the call argument `training=`; fit() passes True, predict() False",
+        "the call argument training: fit() passes True, predict() False",
     ),
     ArgumentMigration(
         "updates_collections",
@@ -293,8 +294,10 @@ TF1_MIGRATION: tuple[ArgumentMigration, ...] = (
         None,
         "gone: the layer assigns its moving statistics when called in training mode",
     ),
-    ArgumentMigration("renorm", "False", "renorm", "Batch Renormalization, same meaning"),
-    ArgumentMigration("renorm_decay", "0.99", "renorm_momentum", "same meaning"),
+    ArgumentMigration(
+        "renorm", "False", "renorm", "Batch Renormalization, same meaning", since="3.14"
+    ),
+    ArgumentMigration("renorm_decay", "0.99", "renorm_momentum", "same meaning", since="3.14"),
     ArgumentMigration(
         "param_initializers", "None", "gamma_initializer", "one argument per weight (four of them)"
     ),
@@ -308,20 +311,32 @@ def migration_table(migrations: tuple[ArgumentMigration, ...] = TF1_MIGRATION) -
     """:data:`TF1_MIGRATION` as a DataFrame, with the installed Keras layer's defaults.
 
     The column ``Keras default`` is read from ``keras.layers.BatchNormalization``'s
-    signature at call time, so the table cannot drift from the installed version.
+    signature at call time, so the table cannot drift from the installed version. An
+    argument newer than the installed Keras (``renorm`` arrived in Keras 3.14) is kept, with
+    ``"needs Keras >= 3.14"`` in place of its default.
+
+    Raises:
+        ValueError: If the installed layer lacks an argument that it should have by its
+            ``since`` version (a renamed or removed argument: the table is stale).
     """
     import keras  # lazily: the rest of this module needs no TensorFlow
+
+    from companion.compat import keras_at_least
 
     params = inspect.signature(keras.layers.BatchNormalization.__init__).parameters
     rows = []
     for mig in migrations:
-        if mig.keras_argument is not None and mig.keras_argument not in params:
+        if mig.keras_argument is None:
+            keras_default = "-"
+        elif mig.keras_argument in params:
+            keras_default = repr(params[mig.keras_argument].default)
+        elif mig.since is not None and not keras_at_least(mig.since):
+            keras_default = f"needs Keras >= {mig.since}"
+        else:
             raise ValueError(
-                f"keras.layers.BatchNormalization has no argument {mig.keras_argument!r}"
+                f"keras.layers.BatchNormalization (Keras {keras.__version__}) has no argument "
+                f"{mig.keras_argument!r}"
             )
-        keras_default = (
-            repr(params[mig.keras_argument].default) if mig.keras_argument is not None else "-"
-        )
         rows.append(
             {
                 "TF1 argument": mig.tf1_argument,

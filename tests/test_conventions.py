@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from companion.compat import builtin_bn_accepts
 from companion.conventions import (
     FRAMEWORK_DEFAULTS,
     TF1_MIGRATION,
@@ -189,9 +190,42 @@ def test_migration_table_reads_the_installed_defaults() -> None:
     assert table.loc["scale", "TF1 default"] == "False"
     assert table.loc["scale", "Keras default"] == "True"
     assert table.loc["updates_collections", "Keras 3 argument"] == "-"
+    # renorm arrived in Keras 3.14: older Keras (Colab's 3.10) gets a visible note instead.
+    want = "False" if builtin_bn_accepts("renorm") else "needs Keras >= 3.14"
+    assert table.loc["renorm", "Keras default"] == want
 
 
 def test_migration_table_catches_a_renamed_argument() -> None:
     stale = TF1_MIGRATION[:1] + (TF1_MIGRATION[0]._replace(keras_argument="decay"),)
     with pytest.raises(ValueError, match="'decay'"):
         migration_table(stale)
+
+
+def _install_bn_without_renorm(monkeypatch: pytest.MonkeyPatch, version: str) -> None:
+    """Make ``keras.layers.BatchNormalization`` look like Keras ``version``'s, minus renorm."""
+    real = inspect.signature(keras.layers.BatchNormalization.__init__)
+    kept = [p for name, p in real.parameters.items() if not name.startswith("renorm")]
+
+    def __init__(self, *args, **kwargs):  # pragma: no cover - only its signature is read
+        raise AssertionError("migration_table must not build the layer")
+
+    __init__.__signature__ = real.replace(parameters=kept)
+    old_layer = type("BatchNormalization", (), {"__init__": __init__})
+    monkeypatch.setattr(keras.layers, "BatchNormalization", old_layer)
+    monkeypatch.setattr(keras, "__version__", version)
+
+
+def test_migration_table_marks_arguments_newer_than_the_installed_keras(monkeypatch) -> None:
+    _install_bn_without_renorm(monkeypatch, "3.10.0")
+    table = migration_table()
+    assert len(table) == len(TF1_MIGRATION)
+    assert table.loc["renorm", "Keras default"] == "needs Keras >= 3.14"
+    assert table.loc["renorm_decay", "Keras 3 argument"] == "renorm_momentum"
+    assert table.loc["renorm_decay", "Keras default"] == "needs Keras >= 3.14"
+    assert table.loc["decay", "Keras default"] == "0.99"
+
+
+def test_migration_table_raises_when_a_new_enough_keras_lacks_an_argument(monkeypatch) -> None:
+    _install_bn_without_renorm(monkeypatch, "3.15.0")
+    with pytest.raises(ValueError, match=r"Keras 3\.15\.0\) has no argument 'renorm'"):
+        migration_table()
