@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 
 import keras
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from companion import keras_bn
+from companion.compat import builtin_bn_accepts, keras_version
 from companion.keras_bn import ScratchBatchNormalization
 
 # (input shape, feature axis): dense features, channels-last and channels-first images.
@@ -253,8 +255,8 @@ def test_get_config_round_trip_and_completeness():
     config = layer.get_config()
     assert ScratchBatchNormalization.from_config(config).get_config() == config
     assert config["momentum"] == 0.9 and config["epsilon"] == 1e-5 and config["axis"] == 1
-    unsupported = {"renorm", "renorm_clipping", "renorm_momentum", "synchronized"}
-    assert set(config) == set(keras.layers.BatchNormalization().get_config()) - unsupported
+    # The keys of the installed built-in's config (Keras before 3.14 has no renorm keys).
+    assert set(config) == set(keras.layers.BatchNormalization().get_config())
 
 
 @pytest.mark.parametrize(
@@ -312,6 +314,10 @@ def test_source_uses_no_library_batch_norm(monkeypatch):
     expected = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + 1e-3)
     np.testing.assert_allclose(out, expected, **TOL)
     np.testing.assert_allclose(layer(x, training=False), expected, **TOL)
+    # Batch Renorm and (outside a strategy) synchronized statistics reach none of them either.
+    clip = {"rmin": 1.0, "rmax": 1.0, "dmax": 0.0}  # r = 1, d = 0: plain BN
+    renorm = ScratchBatchNormalization(renorm=True, renorm_clipping=clip, synchronized=True)
+    np.testing.assert_allclose(renorm(x, training=True), expected, **TOL)
 
 
 def test_variance_is_numerically_stable():
@@ -325,3 +331,306 @@ def test_variance_is_numerically_stable():
     mean = keras.ops.mean(x, axis=0)
     one_pass = keras.ops.mean(keras.ops.square(x), axis=0) - keras.ops.square(mean)
     assert np.max(np.abs(np.asarray(one_pass) / exact - 1.0)) > 1e-3
+
+
+# ----------------------------------------------------------------------------------------
+# The behaviours Keras's own tests check for its layer (keras-team/keras,
+# keras/src/layers/normalization/batch_normalization_test.py), each checked here for the
+# twin next to the built-in layer. Renorm's are in test_keras_bn_renorm.py, synchronized
+# statistics under tf.distribute in test_keras_bn_distributed.py.
+
+PAIR = (keras.layers.BatchNormalization, ScratchBatchNormalization)
+
+
+def _skip_unless_builtin_accepts(kwargs):
+    missing = [arg for arg in kwargs if not builtin_bn_accepts(arg)]
+    if missing:
+        pytest.skip(f"keras {keras_version()}: the built-in BatchNormalization lacks {missing}")
+
+
+# (arguments, input shape, trainable weights, non-trainable weights, regularization losses)
+BASICS = [
+    ({"center": True, "scale": True}, (2, 3), 2, 2, 0),
+    ({"center": False, "scale": False}, (2, 3), 0, 2, 0),
+    ({"beta_regularizer": "l2", "gamma_regularizer": "l2"}, (2, 4, 4, 3), 2, 2, 2),
+    ({"renorm": True}, (2, 3), 2, 5, 0),
+    (
+        {"renorm": True, "renorm_clipping": {"rmax": 3.0, "rmin": 0.3, "dmax": 5.0}},
+        (2, 4, 4, 3),
+        2,
+        5,
+        0,
+    ),
+]
+BASICS_IDS = ["vector", "no-center-no-scale", "image-regularized", "renorm", "renorm-clipped"]
+
+
+def _profile(cls, kwargs, shape):
+    """What Keras's generic layer test looks at, for one layer class."""
+    x = _data(shape)
+    layer = cls(**kwargs)
+    out = layer(x, training=True)
+    symbolic = cls(**kwargs)(keras.KerasTensor((None, *shape[1:])), training=True)
+    fresh = cls(**kwargs)
+    serialized = json.loads(json.dumps(keras.saving.serialize_keras_object(fresh)))
+    revived = keras.saving.deserialize_keras_object(serialized)
+    assert type(revived) is cls and revived.get_config() == fresh.get_config()
+    assert set(dir(revived)) == set(dir(fresh))
+    half = cls(**kwargs, dtype="mixed_float16")
+    half_out = half(x, training=True)
+    model = keras.Sequential([keras.Input(shape[1:]), cls(**kwargs)])
+    model.compile("sgd", "mse")
+    history = model.fit(x, x, epochs=1, verbose=0)
+    return {
+        "output shape": tuple(out.shape),
+        "counts": (len(layer.trainable_weights), len(layer.non_trainable_weights)),
+        "losses": len(layer.losses),
+        "supports_masking": layer.supports_masking,
+        "symbolic": (tuple(symbolic.shape), symbolic.dtype),
+        "half": (half_out.dtype.name, {w.dtype for w in half.weights}),
+        "finite loss": bool(np.isfinite(history.history["loss"][0])),
+    }
+
+
+@pytest.mark.filterwarnings("ignore:The model does not have any trainable weights")
+@pytest.mark.parametrize(
+    ("kwargs", "shape", "trainable", "fixed", "losses"), BASICS, ids=BASICS_IDS
+)
+def test_layer_basics_like_builtin(kwargs, shape, trainable, fixed, losses):
+    _skip_unless_builtin_accepts(kwargs)
+    builtin, scratch = (_profile(cls, kwargs, shape) for cls in PAIR)
+    assert scratch == builtin
+    assert scratch["counts"] == (trainable, fixed) and scratch["losses"] == losses
+    assert scratch["output shape"] == shape and scratch["symbolic"] == (
+        (None, *shape[1:]),
+        "float32",
+    )
+    assert scratch["half"] == ("float16", {"float32"}) and scratch["supports_masking"]
+
+
+@pytest.mark.parametrize("moving_variance_initializer", ["zeros", "ones"])
+@pytest.mark.parametrize("moving_mean_initializer", ["zeros", "ones"])
+@pytest.mark.parametrize("shape", [(5, 2, 3), (5, 3, 3, 2)], ids=["rank3", "rank4"])
+@pytest.mark.parametrize("axis", [-1, 1])
+def test_training_and_inference_like_builtin(
+    axis, shape, moving_mean_initializer, moving_variance_initializer
+):
+    rng = np.random.default_rng(0)
+    x = rng.normal(5.0, 10.0, shape).astype("float32")
+    kwargs = {
+        "axis": axis,
+        "momentum": 0.0,
+        "moving_mean_initializer": moving_mean_initializer,
+        "moving_variance_initializer": moving_variance_initializer,
+    }
+    outputs = {}
+    for cls in PAIR:
+        layer = cls(**kwargs)
+        out, inputs = x, []
+        for _ in range(3):  # normalizing normalized data: mean 0, variance about 1
+            inputs.append(np.asarray(out))
+            out = layer(out, training=True)
+        before = layer(x, training=False)  # statistics of normalized data, not of x
+        trained = layer(x, training=True)
+        after = layer(x, training=False)  # momentum 0: now x's own statistics
+        masked_x = x.copy()
+        masked_x[:, 1] = 0.0
+        masking = keras.layers.Masking()(masked_x)
+        outputs[cls] = [out, before, trained, after]
+        outputs[cls] += [layer(masked_x, training=False), layer(masking, training=False)]
+        outputs[cls] += [layer(masking, training=True), layer(masked_x, training=True)]
+
+    ours, theirs = outputs[ScratchBatchNormalization], outputs[keras.layers.BatchNormalization]
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+    out, before, trained, after, plain_inf, masked_inf, masked_train, plain_train = ours
+    axes = tuple(i for i in range(len(shape)) if i != axis % len(shape))
+    np.testing.assert_allclose(np.mean(out, axis=axes), 0.0, atol=1e-3)
+    np.testing.assert_allclose(np.std(out, axis=axes), 1.0, atol=1e-3)
+    assert not np.allclose(before, trained, atol=1e-2)
+    np.testing.assert_allclose(after, trained, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(masked_inf, plain_inf, rtol=1e-6)  # a mask changes training only
+    assert not np.allclose(masked_train, plain_inf, atol=1e-2)
+    if axis == -1:  # (with axis=1 on rank 3, the mask hides a whole feature: no change)
+        assert not np.allclose(masked_train, plain_train, atol=1e-2)
+
+
+@pytest.mark.parametrize("synchronized", [False, True])
+def test_fully_masked_input_gives_zeros(synchronized):
+    x, mask = np.zeros((4, 5), "float32"), np.zeros((4,), "float32")
+    for cls in PAIR:
+        layer = cls(scale=False, center=False, synchronized=synchronized)
+        np.testing.assert_array_equal(layer(x, mask=mask, training=True), np.zeros_like(x))
+        np.testing.assert_array_equal(layer.moving_mean, np.zeros(5))
+
+
+@pytest.mark.parametrize("run_eagerly", [True, False], ids=["eager", "graph"])
+def test_fit_ignores_masked_steps(run_eagerly):
+    # Ten sequences of two real steps, (1, 5) and (2, 5), then two padding steps, for three
+    # padding values; one model holds both layers for each (one compile for all six).
+    data, outputs, bns = [], [], []
+    for mask_value in (0.0, 0.1, 1.0):
+        padding = [mask_value, mask_value]
+        data.append(np.array([[[1, 5], [2, 5], padding, padding]] * 10, "float32"))
+        inputs = keras.Input((None, 2))
+        masked = keras.layers.Masking(mask_value=mask_value)(inputs)
+        bns += [cls(momentum=0.0) for cls in PAIR]
+        outputs += [(inputs, bn(masked)) for bn in bns[-2:]]
+    model = keras.Model([i for i, _ in outputs[::2]], [o for _, o in outputs])
+    model.compile("rmsprop", ["mse"] * 6, run_eagerly=run_eagerly)
+    model.fit(data, [d for d in data for _ in PAIR], batch_size=10, epochs=5, verbose=0)
+    for bn in bns:
+        np.testing.assert_allclose(bn.moving_mean, [1.5, 5.0], atol=1e-5)
+        np.testing.assert_allclose(bn.moving_variance, [0.25, 0.0], atol=1e-5)
+
+
+def test_trainable_switches_inference_mode_and_weights_like_builtin():
+    x = np.random.default_rng(0).normal(5.0, 10.0, (200, 4, 4, 3)).astype("float32")
+    outputs = {}
+    for cls in PAIR:
+        layer = cls(momentum=0.8, epsilon=1e-7)
+        layer.build((1, 4, 4, 3))
+        layer.trainable = False
+        counts = [(len(layer.weights), len(layer.trainable_weights))]
+        frozen = layer(x, training=True)  # inference with moving statistics 0 and 1
+        layer.trainable = True
+        counts.append((len(layer.weights), len(layer.trainable_weights)))
+        for _ in range(10):
+            out = layer(x, training=True)
+        outputs[cls] = (counts, frozen, out)
+    (counts, frozen, out), theirs = outputs[ScratchBatchNormalization], outputs[PAIR[0]]
+    assert counts == theirs[0] == [(4, 0), (4, 2)]
+    np.testing.assert_allclose(frozen, x, rtol=1e-6)
+    np.testing.assert_allclose(frozen, theirs[1], rtol=1e-6)
+    np.testing.assert_allclose(out, theirs[2], **TOL)
+    np.testing.assert_allclose(np.mean(out, axis=(0, 1, 2)), 0.0, atol=1e-3)
+    np.testing.assert_allclose(np.std(out, axis=(0, 1, 2)), 1.0, atol=1e-3)
+
+
+def test_moving_variance_beyond_float16_range(mixed_policy):
+    # 70000 is past float16's largest value; the statistics stay float32 inside the
+    # layer's autocast call, so the output is 100 / sqrt(70000), not 100 / inf = 0.
+    x = np.full((2, 3), 100.0, "float32")
+    for cls in PAIR:
+        layer = cls()
+        layer.build((None, 3))
+        layer.moving_variance.assign(np.full(3, 70000.0, "float32"))
+        assert layer.moving_variance.dtype == "float32"
+        np.testing.assert_array_equal(layer.moving_variance, np.full(3, 70000.0))
+        out = keras.ops.cast(layer(keras.ops.cast(x, layer.compute_dtype)), "float32")
+        np.testing.assert_allclose(out, 100.0 / np.sqrt(70000.0), rtol=1e-2)
+
+
+def test_mask_broadcasts_over_the_inner_axes():
+    x = np.ones((1, 2, 3, 4), "float32")
+    mask = np.ones((1, 2, 1), "float32")  # broadcast to (1, 2, 3), then over the features
+    for cls in PAIR:
+        layer = cls(momentum=0.0)
+        y = layer(x, training=True, mask=mask)
+        np.testing.assert_allclose(y, np.zeros_like(x), atol=1e-6)
+        np.testing.assert_allclose(layer.moving_mean, np.ones(4), atol=1e-6)
+        np.testing.assert_allclose(layer.moving_variance, np.zeros(4), atol=1e-6)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 1.0])
+def test_momentum_boundaries_are_accepted(momentum):
+    layer = ScratchBatchNormalization(momentum=momentum)
+    x = _data((8, 3))
+    layer.build(x.shape)
+    before = layer.get_weights()
+    layer(x, training=True)
+    kept = [np.array_equal(a, b) for a, b in zip(before, layer.get_weights(), strict=True)]
+    # gamma and beta never change in a call; with momentum 1 the statistics do not either.
+    assert kept == [True, True] + [momentum == 1.0] * 2
+
+
+# ----------------------------------------------------------------------------------------
+# Configs and saved models, both ways.
+
+
+def test_builtin_config_loads_into_scratch_and_back():
+    config = keras.layers.BatchNormalization().get_config()
+    assert ScratchBatchNormalization.from_config(config).get_config() == config
+
+
+def _non_default_kwargs():
+    kwargs = {
+        "axis": 1,
+        "momentum": 0.9,
+        "epsilon": 1e-4,
+        "center": False,
+        "gamma_initializer": "random_normal",
+        "moving_mean_initializer": keras.initializers.Constant(0.5),
+        "gamma_regularizer": keras.regularizers.L2(0.01),
+        "gamma_constraint": "non_neg",
+        "synchronized": True,
+        "renorm": True,
+        "renorm_clipping": {"rmax": 2.0, "dmax": 1.0},
+        "renorm_momentum": 0.8,
+        "name": "bn",
+        "dtype": "mixed_float16",
+    }
+    return {k: v for k, v in kwargs.items() if k in {"name", "dtype"} or builtin_bn_accepts(k)}
+
+
+def test_configs_load_both_ways():
+    kwargs = _non_default_kwargs()
+    builtin_config = keras.layers.BatchNormalization(**kwargs).get_config()
+    scratch_config = ScratchBatchNormalization(**kwargs).get_config()
+    assert scratch_config == builtin_config
+    assert ScratchBatchNormalization.from_config(builtin_config).get_config() == builtin_config
+    as_builtin = keras.layers.BatchNormalization.from_config(scratch_config)
+    assert as_builtin.get_config() == scratch_config
+    # Through JSON, as in a .keras file.
+    revived = ScratchBatchNormalization.from_config(json.loads(json.dumps(builtin_config)))
+    assert revived.get_config() == builtin_config
+
+
+def _swap_batch_norm(model, cls):
+    """A copy of `model` with every BN layer rebuilt as `cls` from its config; same weights."""
+
+    def clone(layer):
+        bn = isinstance(layer, PAIR)
+        return (cls if bn else layer.__class__).from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def test_builtin_keras_file_becomes_a_scratch_model_and_back(tmp_path):
+    shape, axis = LAYOUTS[2]
+    model = _model(keras.layers.BatchNormalization, shape, axis)
+    x = _data((32, *shape[1:]))
+    model.compile("sgd", "mse")
+    model.fit(x, np.ones((32, 1), "float32"), epochs=1, batch_size=8, verbose=0)
+    model.save(tmp_path / "builtin.keras")
+
+    loaded = keras.saving.load_model(tmp_path / "builtin.keras")
+    scratch = _swap_batch_norm(loaded, ScratchBatchNormalization)
+    assert isinstance(scratch.layers[2], ScratchBatchNormalization)
+    np.testing.assert_allclose(scratch.predict(x, verbose=0), model.predict(x, verbose=0), **TOL)
+    scratch.save(tmp_path / "scratch.keras")
+    back = _swap_batch_norm(
+        keras.saving.load_model(tmp_path / "scratch.keras"), keras.layers.BatchNormalization
+    )
+    assert type(back.layers[2]) is keras.layers.BatchNormalization
+    assert back.layers[2].get_config() == model.layers[2].get_config()
+    np.testing.assert_allclose(back(x, training=True), model(x, training=True), **TOL)
+
+
+def test_synchronized_outside_a_strategy_is_plain_bn():
+    x = _data((16, 3))
+    layers = [cls(synchronized=s) for cls in PAIR for s in (False, True)]
+    outputs = [layer(x, training=True) for layer in layers]
+    for out in outputs[1:]:
+        np.testing.assert_allclose(out, outputs[0], **TOL)
+    for layer in layers[1:]:
+        np.testing.assert_allclose(layer.moving_variance, layers[0].moving_variance, **TOL)
+
+
+def test_synchronized_needs_the_tensorflow_backend(monkeypatch):
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with pytest.raises(ValueError, match="synchronized=True.*'jax'"):
+        ScratchBatchNormalization(synchronized=True)
+    ScratchBatchNormalization(synchronized=False)
