@@ -62,9 +62,16 @@ class BatchNormCache(NamedTuple):
 # ---------------------------------------------------------------------------------------------
 
 
-def _as_float_array(value, name: str) -> np.ndarray:
-    """``np.asarray`` that refuses ints, bools, strings and objects with a clear message."""
-    array = np.asarray(value)
+def _as_float_array(value, name: str, *, keep_subclass: bool = False) -> np.ndarray:
+    """``np.asarray`` that refuses ints, bools, strings and objects with a clear message.
+
+    With ``keep_subclass`` an ndarray subclass passes through unchanged (``np.asanyarray``),
+    so that an instrumented array such as :func:`companion.opcount.count_array_passes` uses
+    sees every operation; ``np.matrix``, whose ``*`` is a matrix product, is still converted.
+    """
+    array = np.asanyarray(value) if keep_subclass else np.asarray(value)
+    if isinstance(array, np.matrix):
+        array = np.asarray(array)
     if not np.issubdtype(array.dtype, np.floating):
         raise TypeError(f"{name} must be a floating-point array, got dtype {array.dtype}")
     return array
@@ -258,7 +265,7 @@ def batch_norm_forward(
 
 
 def _check_dy(dy, cache: BatchNormCache) -> np.ndarray:
-    dy = _as_float_array(dy, "dy")
+    dy = _as_float_array(dy, "dy", keep_subclass=True)
     if dy.shape != cache.x_hat.shape:
         raise ValueError(
             f"dy must have the shape of the forward input x, {cache.x_hat.shape}, got {dy.shape}"

@@ -2,11 +2,12 @@
 
 Chapter 3 trains it on the 8x8 digits to compare inference statistics (moving averages
 of several momenta, population statistics, batch statistics) on a network that has
-really been trained. Layout::
+really been trained. Layout, with one example per row (vectors are rows, as in Keras)::
 
-    x (N, D) -> x @ w1 -> BatchNorm -> ReLU -> @ w2 + b2 -> softmax
+    x (N, D) -> z = x @ w1 -> y = BatchNorm(z) -> a = ReLU(y) -> a @ w2 + b2 -> softmax
 
-The first layer has no bias: BN's beta plays that role.
+``z`` is the pre-activation, the BN layer's input. The first layer has no bias: BN's beta
+plays that role.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ class TrainingLog(NamedTuple):
     """What :meth:`BNClassifier.fit` records at every step.
 
     ``losses`` has shape ``(T,)``; ``batch_means`` and ``batch_variances`` have shape
-    ``(T, H)``: the mean and biased variance of the BN layer's input in each mini-batch.
+    ``(T, H)``: the mean and biased variance of the BN layer's input ``z`` in each
+    mini-batch.
     """
 
     losses: np.ndarray
@@ -72,7 +74,7 @@ class BNClassifier:
         self.bn = BatchNorm(num_hidden, momentum=momentum, epsilon=epsilon)
 
     def hidden_input(self, x: np.ndarray) -> np.ndarray:
-        """The BN layer's input ``x @ w1``, shape ``(N, H)``."""
+        """The pre-activation ``z = x @ w1``, the BN layer's input, shape ``(N, H)``."""
         return np.asarray(x, dtype=np.float64) @ self.w1
 
     def logits(
@@ -91,16 +93,16 @@ class BNClassifier:
             statistics: ``(mean, variance)`` to use in inference mode instead of the
                 layer's moving averages.
         """
-        h = self.hidden_input(x)
+        z = self.hidden_input(x)
         bn = self.bn
         if training:
-            z, _ = batch_norm_forward(h, bn.gamma, bn.beta, epsilon=bn.epsilon)
+            y, _ = batch_norm_forward(z, bn.gamma, bn.beta, epsilon=bn.epsilon)
         else:
             mean, var = (
                 statistics if statistics is not None else (bn.moving_mean, bn.moving_variance)
             )
-            z = batch_norm_inference(h, bn.gamma, bn.beta, mean, var, epsilon=bn.epsilon)
-        return np.maximum(z, 0.0) @ self.w2 + self.b2
+            y = batch_norm_inference(z, bn.gamma, bn.beta, mean, var, epsilon=bn.epsilon)
+        return np.maximum(y, 0.0) @ self.w2 + self.b2
 
     def accuracy(self, x: np.ndarray, labels: np.ndarray, **kwargs) -> float:
         """Fraction of ``x`` classified correctly; keyword arguments as :meth:`logits`."""
@@ -109,13 +111,14 @@ class BNClassifier:
     def train_step(self, x: np.ndarray, labels: np.ndarray, learning_rate: float) -> float:
         """One SGD step on a mini-batch (updates the moving statistics); returns the loss."""
         x = np.asarray(x, dtype=np.float64)
-        h = x @ self.w1
-        z = self.bn.forward(h, training=True)
-        a = np.maximum(z, 0.0)
+        z = x @ self.w1  # pre-activation, rows are examples
+        y = self.bn.forward(z, training=True)
+        a = np.maximum(y, 0.0)
         loss, dlogits = _softmax_cross_entropy(a @ self.w2 + self.b2, labels)
         dw2, db2 = a.T @ dlogits, dlogits.sum(axis=0)
-        dh = self.bn.backward((dlogits @ self.w2.T) * (z > 0.0))
-        self.w1 -= learning_rate * (x.T @ dh)
+        dz = self.bn.backward((dlogits @ self.w2.T) * (y > 0.0))
+        # Backprop gives the gradients; the learning rate is ours, it only scales the step.
+        self.w1 -= learning_rate * (x.T @ dz)
         self.w2 -= learning_rate * dw2
         self.b2 -= learning_rate * db2
         self.bn.gamma = self.bn.gamma - learning_rate * self.bn.dgamma
@@ -147,8 +150,8 @@ class BNClassifier:
             order = rng.permutation(len(x))
             for i in range(steps):
                 rows = order[i * batch_size : (i + 1) * batch_size]
-                h = self.hidden_input(x[rows])
-                means.append(h.mean(axis=0))
-                variances.append(h.var(axis=0))
+                z = self.hidden_input(x[rows])
+                means.append(z.mean(axis=0))
+                variances.append(z.var(axis=0))
                 losses.append(self.train_step(x[rows], labels[rows], learning_rate))
         return TrainingLog(np.array(losses), np.array(means), np.array(variances))

@@ -8,6 +8,8 @@
 - :func:`train_over_seeds`: trains one architecture from several random
   initializations and records the test accuracy after every epoch.
 - :func:`inference_seconds`: timing of compiled inference, interleaved between models.
+- :func:`inference_ops`: what the compiled inference graph does per example, counted
+  (operations and values written), which unlike a timing does not depend on the machine.
 - :func:`bn_inputs` and :func:`bn_input_variance`: what enters a BN layer and its
   per-channel variance, in training or inference mode, to check the shape of BN's input
   and to measure the variance shift dropout causes (Li et al., 2019).
@@ -16,6 +18,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -293,3 +296,54 @@ def inference_seconds(
                 call(batch, training=False)
             seconds[repeat, column] = (time.perf_counter() - start) / number
     return seconds
+
+
+class GraphOps(NamedTuple):
+    """What :func:`inference_ops` counts in a compiled inference graph.
+
+    Attributes:
+        by_type: Operation type (``"Conv2D"``, ``"Mul"``, ...) -> number of operations
+            whose output has the batch axis, i.e. that run on every example.
+        total: The sum of ``by_type``.
+        values_per_example: How many values those operations write per example: a
+            machine-independent measure of the memory traffic of one prediction.
+    """
+
+    by_type: Counter
+    total: int
+    values_per_example: int
+
+
+def inference_ops(model: keras.Model, example_shape: Sequence[int]) -> GraphOps:
+    """Count the per-example operations of `model`'s inference graph.
+
+    Traces `model(x, training=False)` as a `tf.function` for float32 inputs of shape
+    `(None, *example_shape)` and keeps the operations whose output has that unknown batch
+    axis: the work done for every example, as opposed to reading weights or computing
+    per-channel constants once. Placeholders and the final `Identity` are left out.
+
+    Args:
+        model: A built Keras model with one input.
+        example_shape: Shape of one example, e.g. `(8, 8, 1)`.
+
+    Returns:
+        A :class:`GraphOps`.
+
+    Raises:
+        ValueError: If `example_shape` is empty or has a non-positive entry.
+    """
+    shape = tuple(int(d) for d in example_shape)
+    if not shape or min(shape) < 1:
+        raise ValueError(f"example_shape must be a non-empty shape of positive sizes, got {shape}")
+    spec = tf.TensorSpec((None, *shape), tf.float32)
+    graph = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec).graph
+    counts: Counter = Counter()
+    values = 0
+    for op in graph.get_operations():
+        if op.type in ("Placeholder", "Identity", "NoOp"):
+            continue
+        per_example = [t for t in op.outputs if t.shape.rank and t.shape[0] is None]
+        if per_example:
+            counts[op.type] += 1
+            values += sum(int(np.prod(t.shape[1:])) for t in per_example)
+    return GraphOps(counts, sum(counts.values()), values)

@@ -546,6 +546,27 @@ def test_dy_of_wrong_shape_or_dtype_is_refused(backward):
         backward(np.ones((4, 3), dtype=np.int64), cache)
 
 
+class _Tagged(np.ndarray):
+    """A do-nothing ndarray subclass, standing in for an instrumented array."""
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+@pytest.mark.parametrize("backward", BACKWARDS)
+def test_dy_subclasses_pass_through_but_matrix_is_converted(backward):
+    # An ndarray subclass (such as companion.opcount's counter) reaches the arithmetic;
+    # np.matrix, whose * is a matrix product, is converted to a plain array first.
+    dy = np.random.default_rng(0).normal(size=(4, 3))
+    _, cache = batch_norm_forward(GOOD_X, C3, C3)
+    expected = backward(dy, cache)
+    tagged = backward(dy.view(_Tagged), cache)
+    assert isinstance(tagged[0], _Tagged)
+    for got, want in zip(tagged, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(backward(np.asmatrix(dy), cache), expected, strict=True):
+        assert type(got) is np.ndarray
+        np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize(("shape", "axis"), [((0, 3), -1), ((4, 0, 3), -1), ((0, 3, 2, 2), 1)])
 def test_empty_batch_is_refused_with_its_shape(shape, axis):
     x = np.ones(shape)

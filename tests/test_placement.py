@@ -13,6 +13,7 @@ from companion.placement import (
     build_digits_cnn,
     build_dropout_mlp,
     conv_bn_relu,
+    inference_ops,
     inference_seconds,
     residual_block,
     train_over_seeds,
@@ -142,3 +143,24 @@ def test_inference_seconds_shape() -> None:
     seconds = inference_seconds([model, model], np.ones((8, 4), np.float32), repeats=3, number=1)
     assert seconds.shape == (3, 2)
     assert np.all(seconds > 0)
+
+
+def test_inference_ops_counts_the_per_example_work() -> None:
+    model = build_digits_cnn("before", seed=0)
+    ops = inference_ops(model, (8, 8, 1))
+    assert ops.total == sum(ops.by_type.values())
+    # Keras runs an inference-mode BN as one multiply and one add per activation.
+    assert ops.by_type["Conv2D"] == 3 and ops.by_type["Mul"] == 3 and ops.by_type["Relu"] == 3
+    # Values a convolution writes per example = its output size; the multiply, the add and
+    # the ReLU after it write as many again each.
+    convs = [layer for layer in model.layers if isinstance(layer, L.Conv2D)]
+    conv_values = sum(int(np.prod(layer.output.shape[1:])) for layer in convs)
+    assert ops.values_per_example > 4 * conv_values
+    small = inference_ops(_tiny_mlp(0), (4,))
+    # Dense (MatMul), BN (Mul, add), ReLU, Dense (MatMul, bias add): 8 + 8 + 8 + 8 + 2 + 2.
+    # (Keras adds a bias with BiasAdd or AddV2 depending on its version.)
+    assert small.by_type["MatMul"] == 2 and small.by_type["Mul"] == 1
+    assert small.by_type["Relu"] == 1 and small.total == 6
+    assert small.values_per_example == 36
+    with pytest.raises(ValueError, match=r"got \(8, 0\)"):
+        inference_ops(model, (8, 0))
