@@ -19,8 +19,14 @@ The HTML is served from a local HTTP server on 127.0.0.1. For every page in ``_t
 - Chinese text uses the book's CJK web font (so it renders without a system CJK font);
 - at 1366x900 and at 390x844 (a phone) the page does not scroll sideways.
 
-It saves screenshots (desktop, phone, dark mode) under ``_build/screenshots/`` (beside the
-HTML folder), prints one line per page and a total, and exits 1 on any problem.
+Then it opens every chapter's lecture deck (``HTML/slides/<chapter>.html``, written by
+``scripts/build_slides.py``) and steps through it with ``Reveal.next()``: every slide's
+images load, its math is typeset without errors, it fits the slide's height, the last
+step reaches the last slide, and again no console error and no request leaves the server.
+
+It saves screenshots (desktop, phone, dark mode; a deck's first slide and first figure)
+under ``_build/screenshots/`` (beside the HTML folder), prints one line per page and deck
+and a total, and exits 1 on any problem.
 """
 
 from __future__ import annotations
@@ -441,6 +447,117 @@ def check_page(driver, base: str, entry: str, shots: Path, chapter_stems: set[st
     return result
 
 
+DECK_READY_JS = """
+const done = arguments[arguments.length - 1];
+const limit = Date.now() + arguments[0] * 1000;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+(async () => {
+  while (!(window.Reveal && Reveal.isReady && Reveal.isReady())) {
+    if (Date.now() > limit) return done({error: "reveal.js did not start"});
+    await sleep(25);
+  }
+  if (document.querySelector(".math")) {
+    while (!(window.MathJax && MathJax.startup && MathJax.startup.promise)) {
+      if (Date.now() > limit) return done({error: "MathJax did not start"});
+      await sleep(25);
+    }
+    try { await MathJax.startup.promise; } catch (e) {
+      return done({error: "MathJax failed: " + e});
+    }
+  }
+  await document.fonts.ready;
+  Reveal.configure({transition: "none", backgroundTransition: "none"});
+  Reveal.slide(0);
+  done({total: Reveal.getTotalSlides()});
+})();
+"""
+
+SLIDE_JS = r"""
+const slide = Reveal.getCurrentSlide();
+const images = Array.from(slide.querySelectorAll("img"));
+return {
+  index: Reveal.getIndices().h,
+  last: Reveal.isLastSlide(),
+  title: (slide.querySelector("h1, h2") || {textContent: ""}).textContent.trim().slice(0, 50),
+  broken: images.filter((img) => !(img.complete && img.naturalWidth > 0))
+    .map((img) => img.getAttribute("src")),
+  images: images.length,
+  rawMath: Array.from(slide.querySelectorAll(".math"))
+    .filter((el) => !el.querySelector("mjx-container")).map((el) => el.textContent.slice(0, 40)),
+  mathErrors: Array.from(slide.querySelectorAll("mjx-merror, [data-mjx-error]"))
+    .map((el) => (el.getAttribute("data-mjx-error") || el.textContent).slice(0, 80)),
+  equations: slide.querySelectorAll("mjx-container").length,
+  height: slide.scrollHeight,
+  maxHeight: Reveal.getConfig().height,
+  notes: Boolean(slide.querySelector("aside.notes")),
+};
+"""
+
+
+def check_deck(driver, base: str, name: str, shots: Path) -> PageResult:
+    """Open the deck ``slides/<name>.html`` and step through every slide."""
+    result = PageResult(f"slides/{name}")
+    problems = result.problems
+    driver.get_log("browser")
+    requests_sent(driver)
+    set_viewport(driver, DESKTOP, mobile=False)
+    driver.get(f"{base}slides/{name}.html")
+    state = driver.execute_async_script(DECK_READY_JS, PAGE_TIMEOUT_S)
+    if state.get("error"):
+        problems.append(state["error"])
+        return result
+    total = state["total"]
+    seen, figures, equations, notes, figure_shot = 0, 0, 0, 0, False
+    for step in range(total):
+        settle(driver)
+        info = driver.execute_script(SLIDE_JS)
+        where = f"slide {info['index'] + 1} ({info['title']!r})"
+        if info["index"] != step:
+            problems.append(f"Reveal.next() reached slide {info['index'] + 1}, want {step + 1}")
+            break
+        seen += 1
+        figures += info["images"]
+        equations += info["equations"]
+        notes += info["notes"]
+        problems += [f"{where}: image did not load: {src}" for src in info["broken"]]
+        problems += [f"{where}: TeX error: {err}" for err in info["mathErrors"]]
+        if info["rawMath"]:
+            problems.append(f"{where}: equation not typeset: {info['rawMath'][0]!r}")
+        if info["height"] > info["maxHeight"] + 2:
+            problems.append(
+                f"{where}: {info['height']} px tall, taller than the {info['maxHeight']} px slide"
+            )
+        if step == 0:
+            driver.save_screenshot(str(shots / f"slides-{name}-title.png"))
+        elif info["images"] and not figure_shot:
+            driver.save_screenshot(str(shots / f"slides-{name}-figure.png"))
+            figure_shot = True
+        if step < total - 1:
+            driver.execute_script("Reveal.next()")
+        elif not info["last"]:
+            problems.append(f"after {total} steps Reveal is not on the last slide")
+    result.facts = {"slides": seen, "figures": figures, "equations": equations, "notes": notes}
+    for entry_log in driver.get_log("browser"):
+        if entry_log["level"] == "SEVERE":
+            problems.append(f"console error: {entry_log['message'][:200]}")
+    outside = sorted(
+        {
+            u
+            for u in requests_sent(driver)
+            if not u.startswith((base, "data:", "blob:", "about:", "chrome:"))
+        }
+    )
+    problems += [f"request left the local server: {u[:120]}" for u in outside]
+    return result
+
+
+def deck_names() -> list[str]:
+    """The chapters in ``_toc.yml`` that have a deck source, ``slides/<chapter>.md``."""
+    stems = {md.stem for md in chapters()}
+    names = [entry.rsplit("/", 1)[-1] for entry in toc_files()]
+    return [n for n in names if n in stems and (ROOT / "slides" / f"{n}.md").exists()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -448,6 +565,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--screenshots", type=Path, help="where to save screenshots (default: HTML/../screenshots)"
+    )
+    parser.add_argument(
+        "--decks",
+        nargs="*",
+        help="only these chapters' lecture decks (default: every deck; none when pages are named)",
     )
     parser.add_argument("pages", nargs="*", help="only these _toc.yml entries (book/intro ...)")
     args = parser.parse_args(argv)
@@ -459,6 +581,7 @@ def main(argv: list[str] | None = None) -> int:
     shots.mkdir(parents=True, exist_ok=True)
     pages = args.pages or toc_files()
     chapter_stems = {md.stem for md in chapters()}
+    decks = args.decks if args.decks is not None else ([] if args.pages else deck_names())
 
     server, base = serve(html_dir)
     driver = start_browser()
@@ -483,11 +606,32 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"FAIL {entry} ({seconds:.1f} s): " + "; ".join(result.problems))
             else:
                 print(f"OK   {entry} ({facts}; {seconds:.1f} s)")
+        for name in decks:
+            deck_start = time.perf_counter()
+            if not (html_dir / "slides" / f"{name}.html").exists():
+                print(f"FAIL slides/{name}: deck was not built (python scripts/build_slides.py)")
+                total += 1
+                continue
+            try:
+                result = check_deck(driver, base, name, shots)
+            except Exception as exc:  # a crash on one deck must not hide the others
+                crash = f"check crashed: {type(exc).__name__}: {exc}"
+                result = PageResult(f"slides/{name}", [crash])
+            seconds = time.perf_counter() - deck_start
+            facts = ", ".join(f"{v} {k}" for k, v in result.facts.items())
+            if result.problems:
+                total += len(result.problems)
+                print(f"FAIL {result.name} ({seconds:.1f} s): " + "; ".join(result.problems))
+            else:
+                print(f"OK   {result.name} ({facts}; {seconds:.1f} s)")
     finally:
         driver.quit()
         server.shutdown()
     seconds = time.perf_counter() - start
-    print(f"{len(pages)} pages, {total} problems, {seconds:.1f} s (screenshots in {shots})")
+    print(
+        f"{len(pages)} pages, {len(decks)} decks, {total} problems, {seconds:.1f} s "
+        f"(screenshots in {shots})"
+    )
     return 1 if total else 0
 
 
