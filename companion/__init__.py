@@ -3,6 +3,7 @@
 The public API is listed explicitly in ``__all__``; chapters import from here.
 """
 
+from companion.bn_graph import backward_through_graph
 from companion.conventions import (
     FRAMEWORK_DEFAULTS,
     TF1_MIGRATION,
@@ -25,6 +26,7 @@ from companion.data import (
     load_wine_split,
     wine_frame,
 )
+from companion.diagrams import draw_backward_graph, draw_folding, draw_residual_blocks
 from companion.experiments import (
     MLP,
     PERCENTILES,
@@ -36,6 +38,8 @@ from companion.experiments import (
     domain_classifier_test,
     gradient_norms,
     ks_test,
+    median_jump,
+    median_spread,
     percentile_drift,
     steps_to_accuracy,
     train_classifier,
@@ -52,6 +56,21 @@ from companion.gradient_descent import (
     steps_to_reach,
 )
 from companion.keras_bn import ScratchBatchNormalization
+from companion.norms import (
+    NormCache,
+    batch_norm,
+    ghost_batch_norm,
+    ghost_batch_norm_backward,
+    group_norm,
+    group_norm_backward,
+    instance_norm,
+    instance_norm_backward,
+    layer_norm,
+    layer_norm_backward,
+    normalize_over,
+    normalize_over_backward,
+    statistics_index,
+)
 from companion.notebook import configure_display, glue
 from companion.numpy_bn import (
     BatchNorm,
@@ -64,15 +83,18 @@ from companion.numpy_bn import (
     naive_variance,
 )
 from companion.numpy_mlp import BNClassifier, TrainingLog
+from companion.opcount import PassCount, count_array_passes
 from companion.placement import (
     DROPOUT_POSITIONS,
     PLACEMENTS,
+    GraphOps,
     SeedRuns,
     bn_input_variance,
     bn_inputs,
     build_digits_cnn,
     build_dropout_mlp,
     conv_bn_relu,
+    inference_ops,
     inference_seconds,
     residual_block,
     train_over_seeds,
@@ -88,7 +110,9 @@ from companion.preprocessing import (
     fit_standard,
     invert_scaling,
 )
+from companion.search import SCALES, Choice, Range, check_space, grid_search, random_search, zoom
 from companion.seeding import seed_everything
+from companion.stacked import HYPERPARAMETERS, StackRecord, train_stack
 from companion.statistics import (
     BatchNoise,
     batch_statistics_noise,
@@ -98,12 +122,27 @@ from companion.statistics import (
     steps_to_forget,
     unbiased_variance_factor,
 )
+from companion.tuning import build_mlp, expand_seeds, trainable_range
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "NormCache",
+    "batch_norm",
+    "ghost_batch_norm",
+    "ghost_batch_norm_backward",
+    "group_norm",
+    "group_norm_backward",
+    "instance_norm",
+    "instance_norm_backward",
+    "layer_norm",
+    "layer_norm_backward",
+    "normalize_over",
+    "normalize_over_backward",
+    "statistics_index",
     "DROPOUT_POSITIONS",
     "PLACEMENTS",
+    "GraphOps",
     "SeedRuns",
     "bn_input_variance",
     "bn_inputs",
@@ -113,6 +152,7 @@ __all__ = [
     "conv_bn_relu",
     "fold_batch_norm",
     "fold_sequential",
+    "inference_ops",
     "inference_seconds",
     "residual_block",
     "train_over_seeds",
@@ -126,6 +166,8 @@ __all__ = [
     "domain_classifier_test",
     "gradient_norms",
     "ks_test",
+    "median_jump",
+    "median_spread",
     "percentile_drift",
     "plot_percentiles",
     "steps_to_accuracy",
@@ -169,6 +211,12 @@ __all__ = [
     "steps_to_forget",
     "unbiased_variance_factor",
     "BatchNormCache",
+    "backward_through_graph",
+    "count_array_passes",
+    "draw_backward_graph",
+    "draw_folding",
+    "draw_residual_blocks",
+    "PassCount",
     "batch_moments",
     "batch_norm_backward",
     "batch_norm_backward_graph",
@@ -191,4 +239,17 @@ __all__ = [
     "plot_mean_band",
     "seed_everything",
     "wine_frame",
+    "HYPERPARAMETERS",
+    "SCALES",
+    "Choice",
+    "Range",
+    "StackRecord",
+    "build_mlp",
+    "check_space",
+    "expand_seeds",
+    "grid_search",
+    "random_search",
+    "train_stack",
+    "trainable_range",
+    "zoom",
 ]

@@ -65,7 +65,9 @@ def test_glue_without_myst_nb_displays_the_value(monkeypatch, capsys) -> None:
 
 
 def test_glue_passes_numpy_scalars_as_python_numbers(monkeypatch) -> None:
-    import myst_nb
+    myst_nb = pytest.importorskip(
+        "myst_nb", reason="MyST-NB is a book-build tool (requirements.txt); Colab has none"
+    )
 
     seen = {}
     monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: seen.update({name: value}))
@@ -157,6 +159,6 @@ def test_builtin_bn_accepts_matches_a_real_construction() -> None:
     assert not builtin_bn_accepts("no_such_argument")
     if builtin_bn_accepts("renorm"):
         assert keras.layers.BatchNormalization(renorm=True).renorm
-    else:
-        with pytest.raises(TypeError):
+    else:  # Keras 3.10 rejects unknown keyword arguments with a ValueError
+        with pytest.raises((TypeError, ValueError), match="renorm"):
             keras.layers.BatchNormalization(renorm=True)
