@@ -14,7 +14,8 @@
 #    or a library of the stack, and tests/test_floor.py (tests of features newer than the floor
 #    skip with a reason). Checks of text and tooling (ruff, the book's wiring, workflows, the
 #    browser test) do not depend on the stack and need tools Colab lacks: the main run has them.
-# 4. Executes every chapter's book/*.ipynb in a fresh kernel (scripts/run_notebooks.py).
+# 4. Executes every chapter's book/*.ipynb, each in a fresh kernel, two at a time
+#    (scripts/run_notebooks.py).
 # Exits non-zero when any step fails. Set FLOOR_PYTHON to choose the interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,10 +77,10 @@ tests_rc=0
 "$PY" -m pytest -q -rs --disable-warnings "${stack_tests[@]}" || tests_rc=$?
 tests_s=$((SECONDS - tests_start))
 
-# --- 4. every chapter's notebook ------------------------------------------------------------
+# --- 4. every chapter's notebook, two at a time (a kernel keeps about one core busy) ------
 nb_start=$SECONDS
 nb_rc=0
-"$PY" scripts/run_notebooks.py || nb_rc=$?
+"$PY" scripts/run_notebooks.py --jobs 2 || nb_rc=$?
 nb_s=$((SECONDS - nb_start))
 
 status() { if [ "$1" -eq 0 ]; then echo ok; else echo "FAILED (exit $1)"; fi; }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
 import tomllib
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -115,3 +116,34 @@ def test_floor_check_installs_test_tools_that_requirements_pin() -> None:
     assert tools <= set(pins), f"not pinned in requirements.txt: {tools - set(pins)}"
     # Colab has no MyST-NB: the floor run checks that the chapters do without it.
     assert "myst-nb" not in tools
+
+
+def test_run_notebooks_reports_a_failing_cell_and_allows_a_deliberate_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import nbformat
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import run_notebooks
+
+    deliberate = nbformat.v4.new_code_cell("1 / 0", metadata={"tags": ["raises-exception"]})
+    good, bad = tmp_path / "good.ipynb", tmp_path / "bad.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[deliberate]), good)
+    failing = nbformat.v4.new_code_cell("x = 1\nassert x == 2, 'x is not two'")
+    nbformat.write(nbformat.v4.new_notebook(cells=[deliberate, failing]), bad)
+
+    assert run_notebooks.main([str(good)]) == 0
+    assert run_notebooks.main([str(good), str(bad), "--jobs", "2"]) == 1
+    out, err = capsys.readouterr()
+    assert "ok      " in out and "FAILED  " in out and "1/2 notebooks passed" in out
+    assert "assert x == 2" in err and "AssertionError: x is not two" in err
+    assert "\x1b[" not in err  # no terminal colour codes in the log
+
+
+def test_run_notebooks_runs_every_chapter_notebook() -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import run_notebooks
+    import sync_book
+
+    want = [md.with_suffix(".ipynb") for md in sync_book.chapters()]
+    assert run_notebooks.notebooks() == want and len(want) >= 5
