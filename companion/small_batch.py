@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from companion.data import Split
+from companion.placement import restart_training
 
 #: The normalizations :func:`norm_layer` knows, besides ``"none"``.
 NORMS = ("batch", "group", "layer", "renorm", "keras_renorm")
@@ -210,9 +211,7 @@ def batch_size_sweep(
     for row, size in enumerate(batch_sizes):
         steps = n_train // size
         for column, seed in enumerate(seeds):
-            model.set_weights(build(seed).get_weights())
-            for variable, value in zip(optimizer.variables, fresh_optimizer, strict=True):
-                variable.assign(value)
+            restart_training(model, optimizer, build(seed).get_weights(), fresh_optimizer)
             order = np.random.default_rng(seed)
             for _ in range(epochs):
                 batches = order.permutation(n_train)[: steps * size].reshape(steps, size)

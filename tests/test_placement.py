@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from companion.data import Split
 from companion.placement import (
@@ -164,3 +165,25 @@ def test_inference_ops_counts_the_per_example_work() -> None:
     assert small.values_per_example == 36
     with pytest.raises(ValueError, match=r"got \(8, 0\)"):
         inference_ops(model, (8, 0))
+
+
+def test_restart_training_restores_weights_and_optimizer_state() -> None:
+    from companion.placement import restart_training
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    optimizer = keras.optimizers.Adam(0.1)
+    optimizer.build(model.trainable_variables)
+    start_weights = model.get_weights()
+    start_state = [v.numpy() for v in optimizer.variables]
+    x = np.ones((4, 3), dtype="float32")
+    with tf.GradientTape() as tape:
+        loss = keras.ops.sum(model(x) ** 2)
+    optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+    assert not np.allclose(model.get_weights()[0], start_weights[0])
+    assert int(optimizer.iterations.numpy()) == 1
+    restart_training(model, optimizer, start_weights, start_state)
+    for got, want in zip(model.get_weights(), start_weights, strict=True):
+        np.testing.assert_array_equal(got, want)
+    for variable, want in zip(optimizer.variables, start_state, strict=True):
+        np.testing.assert_array_equal(variable.numpy(), want)
