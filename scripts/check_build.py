@@ -22,7 +22,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from sync_book import ROOT, chapters, repository
+import sync_book
+from sync_book import ROOT, chapters
 
 #: matplotlib's text repr of a figure, as a cell prints it when no backend drew it.
 FIGURE_REPR = re.compile(r"<Figure size [\d.]+x[\d.]+ with \d+ Axes>")
@@ -32,10 +33,7 @@ IMAGE_TAGS = {"img", "svg", "object", "video", "picture"}
 
 def colab_url(md: Path) -> str:
     """The Colab address that the chapter's launch button must carry."""
-    url, branch = repository()
-    owner_repo = url.removeprefix("https://github.com/")
-    rel = md.relative_to(ROOT).with_suffix(".ipynb").as_posix()
-    return f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/{rel}"
+    return sync_book.colab_url(md.relative_to(ROOT).with_suffix(".ipynb"))
 
 
 class _FigureScanner(HTMLParser):
